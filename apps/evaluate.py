@@ -9,7 +9,8 @@ exported encoder SavedModel ``<base>/<name>/encoder/<version>`` (any SavedModel 
 ``serving_default`` maps ``images`` to ``mean`` will do), ``<base>/<name>/encoder`` or an export
 ``<base>/<name>`` (their latest version). The representation is the posterior mean, as in
 disentanglement_lib. Writes ``<output_dir>/metrics_<preset>_seed<seed>.json`` (every score, the
-counts, seed, data source, the model's identity and timings; strict JSON: NaN/Inf become null
+counts, seed, data source, the model's identity and timings, and with ``--heldout`` the
+reconstruction and KL on the images the model's run held out; strict JSON: NaN/Inf become null
 and are listed under ``non_finite_values``) and a ``.md`` table beside it, which is also
 printed. Exit status: 0 done, 1 unusable model or data, or bad flags.
 """
@@ -37,6 +38,7 @@ flags.DEFINE_list("override", [], "Changes to the preset's counts, <metric>.<cou
 flags.DEFINE_integer("seed", 0, "Seed of every metric's sampling (each metric starts from it).")
 flags.DEFINE_string("output_dir", None, "Where the results go (default <run_dir>/evaluation for a run, evaluation/<name>_v<version> for an export).")
 flags.DEFINE_integer("batch_size", 256, "Images per encoder call.", lower_bound=1)
+flags.DEFINE_boolean("heldout", True, "Also measure reconstruction and KL on the images the model's run held out (its validation split).")
 flags.DEFINE_boolean("progress", True, "Show progress on stderr (a bar on a terminal, a line per metric otherwise).")
 
 
@@ -110,6 +112,13 @@ def main(argv: list[str]) -> int:
         representation_function = progress.wrap(representation_function)
     results = evaluate(data, representation_function, names, counts, FLAGS.seed,
                        on_metric_done=progress.metric_done if progress else None)
+    metrics_done = time.perf_counter()
+    if FLAGS.heldout:
+        from tfbvae.heldout import heldout_losses
+
+        results["heldout"] = heldout_losses(source, data, FLAGS.seed, FLAGS.batch_size)
+        if "skipped" in results["heldout"]:
+            print(f"NOTE: no held-out losses: {results['heldout']['skipped']}", file=sys.stderr)
     done = time.perf_counter()
 
     results.update({
@@ -125,6 +134,7 @@ def main(argv: list[str]) -> int:
             "load_data_seconds": data_loaded - loaded,
             "trace_seconds": warmed - data_loaded,
             "metrics_seconds": results["total_seconds"],
+            "heldout_seconds": done - metrics_done,
             "total_seconds": done - start,
         },
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -7,7 +7,8 @@ from the prior, and each latent dimension's KL over training.
 ``--model`` is what ``apps/evaluate.py`` takes: a run directory or an exported model (a
 SavedModel version directory, ``<base>/<name>/encoder`` or ``<base>/<name>``; the decoder of the
 same version is found beside the encoder). Traversal rows and GIF columns are the latent
-dimensions ordered by KL, labelled with it: from the run's TensorBoard logs at the checkpoint's
+dimensions ordered by KL, labelled with it (and, for dSprites models, the factor each encodes
+most, by normalised mutual information): the KL from the run's TensorBoard logs at the checkpoint's
 step, or the export's metadata, or else measured on the pictured images. ``kl_curves`` plots
 the KL of each dimension over training from the run's TensorBoard logs (for an export: the logs
 of the run it came from, when that directory is still there); without logs it draws the final
@@ -42,6 +43,8 @@ flags.DEFINE_float("span", 3.0, "Traversals move each latent from mean - span to
 flags.DEFINE_integer("steps", 9, "Values per traversal (columns of the PNG; the GIF plays them there and back).", lower_bound=2)
 flags.DEFINE_integer("num_samples", 32, "Images decoded from prior samples z ~ N(0, I).", lower_bound=1)
 flags.DEFINE_integer("frame_ms", 120, "Milliseconds per GIF frame.", lower_bound=10)
+flags.DEFINE_boolean("label_factors", True, "Label each traversal row with the dSprites factor its latent encodes most (normalised mutual information, as MIG) when the model is a dSprites model and --images is not given.")
+flags.DEFINE_integer("factor_samples", 10000, "dSprites images encoded to name the factor of each latent.", lower_bound=100)
 flags.DEFINE_integer("seed", 0, "Seed of the chosen dSprites images and the prior samples.")
 flags.register_validator(
     "what", lambda v: bool(v) and set(v) <= set(PICTURES),
@@ -60,7 +63,8 @@ def default_output_dir(source) -> str:
 
 
 def input_images(source, count: int):
-    """``count`` images to draw: from ``--images``, else dSprites samples (seeded)."""
+    """``count`` images to draw and the dSprites data they come from: ``(images, data)``, from
+    ``--images`` (``data`` None), else dSprites samples (seeded)."""
     import numpy as np
 
     if FLAGS.images:
@@ -68,14 +72,14 @@ def input_images(source, count: int):
         if images.ndim != 4 or tuple(images.shape[1:]) != tuple(source.image_shape):
             raise ValueError(f"--images {FLAGS.images} holds an array shaped {images.shape}; the "
                              f"model takes images shaped (n, {', '.join(map(str, source.image_shape))})")
-        return np.asarray(images[:count])
+        return np.asarray(images[:count]), None
     if tuple(source.image_shape) != (64, 64, 1):
         raise ValueError(f"the model takes {tuple(source.image_shape)} images, not dSprites': pass "
                          "--images=<a .npy of its kind of images, (n, H, W, C)>")
     from tfbvae.data.dsprites import DSprites
 
     data = DSprites(FLAGS.dsprites_source, FLAGS.data_path)
-    return data.sample_observations(count, np.random.RandomState(FLAGS.seed))
+    return data.sample_observations(count, np.random.RandomState(FLAGS.seed)), data
 
 
 def main(argv: list[str]) -> int:
@@ -85,7 +89,7 @@ def main(argv: list[str]) -> int:
 
     try:
         source = open_model(FLAGS.model, FLAGS.checkpoint)
-        images = input_images(source, max(FLAGS.num_images, FLAGS.gif_images))
+        images, data = input_images(source, max(FLAGS.num_images, FLAGS.gif_images))
         kl, kl_source = source.kl_per_dim(images)
     except (ModelSourceError, FileNotFoundError, ValueError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
@@ -101,8 +105,16 @@ def main(argv: list[str]) -> int:
         written[name] = str(vis.save_png(picture, os.path.join(output_dir, f"{name}.png")))
 
     what = set(FLAGS.what)
+    factors, labels = None, None
+    if data is not None and FLAGS.label_factors and "traversals" in what:
+        from tfbvae.latent_factors import label, latent_factors
+
+        factors = latent_factors(data, source.representation_function(), kl,
+                                 FLAGS.factor_samples, FLAGS.seed)
+        labels = [label(record) for record in factors]
     if "traversals" in what:
-        save("traversals", vis.traversal_grid(source, images[0], kl, FLAGS.span, FLAGS.steps))
+        save("traversals", vis.traversal_grid(source, images[0], kl, FLAGS.span, FLAGS.steps,
+                                              labels))
     if "gif" in what:
         frames = vis.traversal_frames(source, images[:FLAGS.gif_images], kl, FLAGS.span, FLAGS.steps)
         written["gif"] = str(vis.save_gif(frames, os.path.join(output_dir, "traversals.gif"),
@@ -127,10 +139,11 @@ def main(argv: list[str]) -> int:
         "kl_per_dim": [float(v) for v in kl],
         "kl_source": kl_source,
         "order_by_kl": [int(d) for d in vis.kl_order(kl)],
+        "latent_factors": factors,
         "files": written,
         "notes": notes,
         "settings": {name: FLAGS[name].value for name in (
-            "what", "images", "dsprites_source", "num_images", "gif_images", "span", "steps",
+            "what", "images", "dsprites_source", "label_factors", "factor_samples", "num_images", "gif_images", "span", "steps",
             "num_samples", "frame_ms", "seed")},
     }
     record, non_finite = strict_json(record)

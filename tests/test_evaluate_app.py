@@ -72,9 +72,10 @@ def test_evaluate_an_exported_encoder_end_to_end(exported, tmp_path):
     assert model["step"] == 0 and model["metadata"]["model_name"] == "untrained"
     assert model["saved_model_checksums"]["encoder"].isdigit()
     assert results["model_data_source"] == "nothing yet" and results["warnings"]
+    assert "names no dSprites training data" in results["heldout"]["skipped"]
     timings = results["timings"]
     assert set(timings) == {"load_model_seconds", "load_data_seconds", "trace_seconds",
-                            "metrics_seconds", "total_seconds"}
+                            "metrics_seconds", "heldout_seconds", "total_seconds"}
     assert timings["total_seconds"] >= timings["metrics_seconds"] > 0
     assert {"tensorflow", "scikit-learn", "tfbvae"} <= set(results["versions"])
     for path in results["non_finite_values"]:  # replaced values are null where they were
@@ -89,6 +90,7 @@ def test_evaluate_an_exported_encoder_end_to_end(exported, tmp_path):
     for name in METRICS:
         assert f"| {name} |" in table
     assert "preset: fast with overrides all.num_train=40" in table
+    assert "Held-out losses not measured: the model's run record names no dSprites" in table
     progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert [line.split()[1] for line in progress] == METRICS
     assert progress[0].startswith("[1/6] beta_vae") and "eval_accuracy = " in progress[0]

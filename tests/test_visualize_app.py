@@ -39,9 +39,12 @@ def test_pictures_of_an_export(exported, tmp_path):
     steps, num_images, gif_images = 5, 4, 2
     result = visualize(f"--model={exported}", f"--output_dir={tmp_path}", "--dsprites_source=rendered",
                        f"--steps={steps}", f"--num_images={num_images}",
-                       f"--gif_images={gif_images}", "--num_samples=8")
+                       f"--gif_images={gif_images}", "--num_samples=8", "--factor_samples=500")
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "pictures.json").read_text())
+    factors = record["latent_factors"]  # each row is labelled with the factor its latent encodes
+    assert [f["dim"] for f in factors] == list(range(LATENT_DIM)) and factors[UNUSED]["factor"] is None
+    assert {f["factor"] for f in factors} - {None} <= {"shape", "scale", "orientation", "posX", "posY"}
     assert record["model"]["version"] == 1 and record["kl_source"].startswith("export metadata")
     assert record["order_by_kl"][-1] == UNUSED and record["kl_per_dim"][UNUSED] == pytest.approx(0, abs=1e-6)
     assert set(record["files"]) == {"traversals", "gif", "reconstructions", "samples", "kl_per_dim"}

@@ -169,6 +169,15 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         others = ", ".join(f"{k} {_format(v)}" for k, v in entry["scores"].items() if k != headline)
         lines.append(f"| {name} | {headline} | {_format(entry['scores'][headline])} | {others} "
                      f"| {entry['seconds']:.1f} |")
+    heldout = results.get("heldout")
+    if heldout and "skipped" not in heldout:
+        lines += ["", f"Held-out images ({heldout['num_images']}, the run's validation split), "
+                  "nats per image: reconstruction "
+                  f"{_format(heldout['reconstruction'])} (from the posterior mean "
+                  f"{_format(heldout['reconstruction_at_mean'])}), KL {_format(heldout['kl'])}, "
+                  f"negative ELBO {_format(heldout['negative_elbo'])}."]
+    elif heldout:
+        lines += ["", f"Held-out losses not measured: {heldout['skipped']}."]
     if results.get("non_finite_values"):
         lines += ["", "Non-finite values (null in the JSON): "
                   + ", ".join(f"{k} = {v}" for k, v in results["non_finite_values"].items())]

@@ -66,6 +66,20 @@ class ModelSource(abc.ABC):
         """The likelihood's mean images for codes ``z``, float32 in [0, 1]."""
 
     @abc.abstractmethod
+    def decode_logits(self, z) -> np.ndarray:
+        """The decoder's per-pixel logits for codes ``z``, float32 (what the likelihood scores)."""
+
+    @property
+    @abc.abstractmethod
+    def likelihood(self):
+        """The :class:`tfbvae.likelihoods.Likelihood` the model was trained with."""
+
+    @property
+    @abc.abstractmethod
+    def run(self) -> dict:
+        """The training run's record (``flags``, ``step``, ``data``, ...), ``{}`` when unknown."""
+
+    @abc.abstractmethod
     def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
         """Posterior means, batched through one traced function (see tfbvae.representation)."""
 
@@ -119,6 +133,17 @@ class RunModel(ModelSource):
 
     def decode_images(self, z):
         return np.asarray(self.model.decode_images(np.asarray(z, np.float32)))
+
+    def decode_logits(self, z):
+        return np.asarray(self.model.decode(np.asarray(z, np.float32)))
+
+    @property
+    def likelihood(self):
+        return self.model.likelihood
+
+    @property
+    def run(self) -> dict:
+        return self.metadata
 
     def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
         from tfbvae.representation import from_encoder
@@ -212,13 +237,34 @@ class ExportedModel(ModelSource):
         return (np.concatenate([o["mean"].numpy() for o in outputs]),
                 np.concatenate([o["log_var"].numpy() for o in outputs]))
 
-    def decode_images(self, z, batch_size: int = 256):
+    def _decoded(self, z, output: str, batch_size: int) -> np.ndarray:
         import tensorflow as tf
 
         z = np.asarray(z, np.float32)
         signature = self._signature("decoder")
-        return np.concatenate([signature(z=tf.constant(z[i:i + batch_size]))["images"].numpy()
+        return np.concatenate([signature(z=tf.constant(z[i:i + batch_size]))[output].numpy()
                                for i in range(0, len(z), batch_size)])
+
+    def decode_images(self, z, batch_size: int = 256):
+        return self._decoded(z, "images", batch_size)
+
+    def decode_logits(self, z, batch_size: int = 256):
+        return self._decoded(z, "logits", batch_size)
+
+    @property
+    def likelihood(self):
+        import keras
+
+        import tfbvae.likelihoods  # noqa: F401  (registers the likelihoods for deserialising)
+
+        if "likelihood" not in self.metadata:
+            raise ModelSourceError(f"{self.path} has no tfbvae export metadata naming its "
+                                   "likelihood; export the model with apps/export.py")
+        return keras.saving.deserialize_keras_object(self.metadata["likelihood"])
+
+    @property
+    def run(self) -> dict:
+        return self.metadata.get("run") or {}
 
     def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
         from tfbvae.representation import from_saved_model

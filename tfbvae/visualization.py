@@ -117,7 +117,8 @@ def traversal_tiles(
 
 
 def traversal_grid(
-    model, image, kl_per_dim: Sequence[float], span: float = 3.0, steps: int = 9
+    model, image, kl_per_dim: Sequence[float], span: float = 3.0, steps: int = 9,
+    labels: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Latent traversals of one image: one row per latent dimension, ordered by KL.
 
@@ -125,6 +126,7 @@ def traversal_grid(
     replaced by ``mean_d + v`` for ``v`` in ``linspace(-span, span, steps)``; the label column
     names each dimension and its KL (nats), the header row the offsets ``v``, so the active
     (high-KL) dimensions are at the top and the unused ones (KL near 0) at the bottom.
+    ``labels`` (one per dimension, e.g. the factor it encodes) adds a third line to its label.
     """
     from PIL import Image, ImageDraw
 
@@ -142,10 +144,13 @@ def traversal_grid(
         x = _LABEL_WIDTH + k * (tile_w + _GAP) + tile_w // 2
         draw.text((x, _HEADER_HEIGHT // 2), f"{offset:+.1f}", fill="black", font=font, anchor="mm")
     draw.text((4, _HEADER_HEIGHT // 2), "dim / offset", fill="black", font=font, anchor="lm")
+    if labels is not None and len(labels) != len(kl):
+        raise ValueError(f"{len(labels)} labels for {len(kl)} latent dimensions")
     for row, dim in enumerate(order):
-        y = _HEADER_HEIGHT + row * (tile_h + _GAP) + tile_h // 2 - 14
-        draw.text((4, y), f"z{dim}", fill="black", font=font)
-        draw.text((4, y + 15), f"KL {kl[dim]:.3g}", fill="black", font=font)
+        lines = [f"z{dim}", f"KL {kl[dim]:.3g}"] + ([labels[dim]] if labels is not None else [])
+        y = _HEADER_HEIGHT + row * (tile_h + _GAP) + tile_h // 2 - 15 * len(lines) // 2
+        for i, text in enumerate(lines):
+            draw.text((4, y + 15 * i), text, fill="black", font=font)
     return np.asarray(canvas)
 
 
