@@ -91,6 +91,17 @@ def test_evaluate_an_exported_encoder_end_to_end(exported, tmp_path):
         assert f"| {name} |" in table
     assert "preset: fast with overrides all.num_train=40" in table
     assert "Held-out losses not measured: the model's run record names no dSprites" in table
+    rows = subprocess.run([sys.executable, str(REPO / "apps" / "results_table.py"),
+                           str(stem.with_suffix(".json")), f"--output={tmp_path / 'table.md'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert rows.returncode == 0, rows.stderr
+    header, rule, line = rows.stdout.splitlines()
+    assert header.startswith("| model | objective | steps | BetaVAE | FactorVAE | MIG | DCI |")
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[0] == "untrained" and cells[2] == "0"
+    assert cells[3] == f"{results['summary']['beta_vae']:.3f}" and cells[6] == "–"  # no DCI
+    assert cells[8:11] == ["n/a", "n/a", "n/a"] and cells[11] == "fast"  # no run, no held-out
+    assert (tmp_path / "table.md").read_text() == rows.stdout
     progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert [line.split()[1] for line in progress] == METRICS
     assert progress[0].startswith("[1/6] beta_vae") and "eval_accuracy = " in progress[0]

@@ -81,6 +81,14 @@ def read_scalars(log_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]
     return {tag: sorted(points) for tag, points in series.items()}
 
 
+def wall_time_span(log_dir: str | os.PathLike) -> float | None:
+    """Seconds from the first to the last event written under ``log_dir`` (a run's training
+    time as its logs saw it, pauses between a kill and its resume included), or None."""
+    times = [event.wall_time for path in event_file_paths(log_dir) for event in events(path)
+             if event.summary.value]
+    return max(times) - min(times) if times else None
+
+
 def image_steps(log_dir: str | os.PathLike) -> dict[str, list[int]]:
     """Steps at which each image tag was written in ``log_dir``: ``{tag: [step, ...]}``."""
     steps: dict[str, list[int]] = defaultdict(list)

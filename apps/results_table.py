@@ -1,0 +1,98 @@
+"""A Markdown table of evaluation results, one row per model: what the README's results show.
+
+    python apps/results_table.py runs/*/evaluation/metrics_paper_seed0.json
+
+Each argument is a ``metrics_<preset>_seed<seed>.json`` that ``apps/evaluate.py`` wrote. A row
+gives the model, its objective, training steps, the headline score of each metric, the held-out
+reconstruction and KL (nats per image), the training time from the run's TensorBoard logs (first
+to last event, when the run directory is there) and the preset. Exit status: 0, or 1 when a file
+is not an evaluation result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", None, "Also write the table to this file.")
+
+METRIC_COLUMNS = (("beta_vae", "BetaVAE"), ("factor_vae", "FactorVAE"), ("mig", "MIG"),
+                  ("dci", "DCI"), ("sap", "SAP"))
+
+
+def run_record(results: dict) -> dict:
+    """The trained run's record (flags, step, ...) from an evaluation of a run or an export."""
+    model = results["model"]
+    return model["metadata"] if model["kind"] == "run" else model["metadata"].get("run") or {}
+
+
+def objective_text(run_flags: dict) -> str:
+    objective = run_flags.get("objective")
+    if objective == "beta":
+        return "VAE (β = 1)" if float(run_flags["beta"]) == 1 else f"β-VAE (β = {run_flags['beta']:g})"
+    if objective in ("capacity", "hinge"):
+        form = "\\|KL − C\\|" if objective == "capacity" else "max(0, KL − C)"
+        return (f"γ·{form}, γ = {run_flags['gamma']:g}, C 0→{run_flags['c_max']:g} over "
+                f"{run_flags['c_stop_steps']:,} steps")
+    return str(objective)
+
+
+def training_minutes(run: dict) -> str:
+    from tfbvae.event_files import wall_time_span
+
+    run_dir = run.get("run_dir") or (run.get("flags") or {}).get("run_dir")
+    seconds = wall_time_span(os.path.join(run_dir, "logs", "train")) if run_dir else None
+    return "n/a" if seconds is None else f"{seconds / 60:.0f} min"
+
+
+def row(results: dict) -> str:
+    run = run_record(results)
+    run_flags = run.get("flags") or {}
+    name = results["model"]["metadata"].get("model_name") or run_flags.get("model_name") or "?"
+    scores = [results["summary"].get(metric) for metric, _ in METRIC_COLUMNS]
+    heldout = results.get("heldout") or {}
+    cells = [name, objective_text(run_flags), f"{run.get('step', 0):,}"]
+    cells += ["–" if s is None else f"{s:.3f}" for s in scores]
+    cells += [f"{heldout[k]:.1f}" if k in heldout else "n/a" for k in ("reconstruction", "kl")]
+    cells += [training_minutes(run), results["preset"]]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(results: list[dict]) -> str:
+    header = (["model", "objective", "steps"] + [title for _, title in METRIC_COLUMNS]
+              + ["recon (nats)", "KL (nats)", "training", "preset"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + [row(r) for r in results]) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    results = []
+    for path in argv[1:]:
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError) as err:
+            print(f"ERROR: cannot read {path}: {err}", file=sys.stderr)
+            return 1
+        missing = {"summary", "model", "preset"} - set(record if isinstance(record, dict) else ())
+        if missing:
+            print(f"ERROR: {path} is not a result of apps/evaluate.py (it lacks "
+                  f"{', '.join(sorted(missing))})", file=sys.stderr)
+            return 1
+        results.append(record)
+    if not results:
+        raise app.UsageError("pass one or more metrics_<preset>_seed<seed>.json files")
+    text = table(results)
+    print(text, end="")
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
