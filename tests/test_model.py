@@ -59,6 +59,21 @@ def test_burgess_parameter_count_matches_the_paper_architecture():
     assert decoder.count_params() == (10 * 256 + 256) + (256 * 256 + 256) + (256 * 512 + 512) + deconv
 
 
+def test_burgess_weights_start_as_he_et_al_normal_with_zero_biases():
+    """The reference implementation's initialisation (see tfbvae.networks.burgess: with smaller
+    initial weights the capacity objective stalls the encoder on dSprites)."""
+    encoder, decoder = build_networks("burgess", (64, 64, 1), 10)
+    for layer in encoder.layers + decoder.layers:
+        if not layer.weights:
+            continue
+        kernel, bias = (np.asarray(w) for w in layer.weights)
+        # Fan-in as Keras and PyTorch count it: every kernel axis but the last (for a
+        # Conv2DTranspose kernel (k, k, out, in) that is k * k * out).
+        fan_in = np.prod(kernel.shape[:-1])
+        assert kernel.std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.25), layer.name
+        assert not bias.any(), layer.name
+
+
 def test_network_errors_name_the_problem():
     with pytest.raises(ValueError, match="Unknown network 'resnet'.*burgess"):
         build_networks("resnet", (64, 64, 1), 10)
