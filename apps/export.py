@@ -73,11 +73,18 @@ flags.register_validator(
 def load(run_dir: str | None, keras_model: str | None) -> tuple:
     """``(model, run metadata, default model name)`` from a run directory or a .keras file."""
     if run_dir:
-        from tfbvae.checkpoints import restore_model
+        from pathlib import Path
+
+        from tfbvae.model_source import RunModel
         from tfbvae.run_config import default_model_name
 
-        model, metadata = restore_model(run_dir, FLAGS.checkpoint)
-        return model, metadata, default_model_name(metadata["flags"])
+        source = RunModel(Path(run_dir), FLAGS.checkpoint)
+        # Without --kl_images the metadata's KL per dimension is the training KL the run
+        # logged at the checkpoint's step (None when its logs are gone).
+        kl, kl_source = source.recorded_kl_per_dim()
+        metadata = dict(source.metadata, kl_per_dim=None if kl is None else [float(v) for v in kl],
+                        kl_per_dim_source=kl_source)
+        return source.model, metadata, default_model_name(metadata["flags"])
     import keras
 
     import tfbvae.model  # noqa: F401  (registers BetaVAE for deserialisation)

@@ -73,6 +73,12 @@ def test_export_from_a_run_directory(tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.capacity.assign(7.0)
     checkpoints.RunCheckpoint(model, checkpoints.checkpoint_dir(run_dir)).save()
+    # The run's logged training KL per dimension (as TensorBoardScalars writes it) at step 0,
+    # and a later value the step-0 checkpoint must not take.
+    with tf.summary.create_file_writer(str(run_dir / "logs" / "train")).as_default():
+        for step, values in ((0, [0.5, 2.0, 0.0]), (100, [9.0, 9.0, 9.0])):
+            for dim, value in enumerate(values):
+                tf.summary.scalar(f"kl_per_dim/kl_{dim}", value, step=step)
 
     written = written_paths(run_app(f"--run_dir={run_dir}", f"--base_dir={tmp_path / 'out'}").stdout)
     assert written["decoder"] == str(tmp_path / "out" / "dsprites_capacity" / "decoder" / "1")
@@ -80,6 +86,8 @@ def test_export_from_a_run_directory(tmp_path):
     assert meta["run"]["flags"] == config and meta["run"]["step"] == 0
     assert meta["run"]["data_source"] == "rendered"
     assert meta["capacity"] == 7.0
+    assert meta["kl_per_dim"] == pytest.approx([0.5, 2.0, 0.0])
+    assert "at the checkpoint's step" in meta["run"]["kl_per_dim_source"]
     assert_serves(model, written)
 
 

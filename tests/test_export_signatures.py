@@ -22,7 +22,7 @@ from tfbvae.networks import build_networks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "exported_models", "README.md")
-MODEL_NAME = "dsprites_capacity"  # the README's examples address this model: 64x64x1, z = 10
+MODEL_NAME = "dsprites_pretrained"  # the README's examples address this model: 64x64x1, z = 10
 IMAGE_SHAPE, LATENT_DIM = (64, 64, 1), 10
 TOLERANCE = dict(atol=1e-5, rtol=1e-5)
 
@@ -288,7 +288,7 @@ def rest_server(exported):
 def test_readme_curl_commands_against_a_rest_stand_in(exported, rest_server, tmp_path):
     model, _, _ = exported
     (block,) = [c for c in code_blocks("bash") if "encode_image_bytes" in c]
-    (decode_block,) = [c for c in code_blocks("bash") if "dsprites_capacity_decoder:predict" in c]
+    (decode_block,) = [c for c in code_blocks("bash") if "dsprites_pretrained_decoder:predict" in c]
     my_image = square_images(2)[1]
     (tmp_path / "my_image.png").write_bytes(png(my_image))
     commands = re.split(r"\n(?=curl )", (decode_block + block).strip())
