@@ -41,8 +41,7 @@ def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
     data = DSprites("rendered")
     result = heldout_losses(source, data, seed=1, batch_size=32)  # 3 batches, the last short
 
-    classes = np.stack(np.unravel_index(heldout_rows(run_record()),
-                                        dsprites_layout.LATENTS_SIZES), axis=1)
+    classes = dsprites_layout.latents_classes(heldout_rows(run_record()))
     images = data.images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
     mean, log_var = (np.asarray(t) for t in model.encode(images))
     at_mean = np.asarray(model.likelihood.neg_log_likelihood(images, model.decode(mean)))

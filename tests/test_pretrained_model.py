@@ -48,7 +48,7 @@ def test_the_shipped_model_is_complete_small_and_described():
 def test_a_tensorflow_only_process_reconstructs_held_out_dsprites(tmp_path):
     metadata = read_metadata(str(MODEL / "encoder" / "1"))
     rows = heldout_rows(metadata["run"])[:256]  # images the model did not train on
-    classes = np.stack(np.unravel_index(rows, dsprites_layout.LATENTS_SIZES), axis=1)
+    classes = dsprites_layout.latents_classes(rows)
     images = DSprites("rendered").images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
     np.save(tmp_path / "images.npy", images)
     subprocess.run([sys.executable, "-c", TF_ONLY_SCRIPT, str(MODEL / "encoder" / "1"),

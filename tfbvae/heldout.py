@@ -52,7 +52,7 @@ def heldout_losses(source: Any, data: DSprites, seed: int = 0,
         rows = heldout_rows(source.run)
     except ValueError as err:
         return {"skipped": str(err)}
-    classes = np.stack(np.unravel_index(rows, dsprites_layout.LATENTS_SIZES), axis=1)
+    classes = dsprites_layout.latents_classes(rows)
     factors = classes[:, 1:]  # colour (column 0) is constant
     likelihood = source.likelihood
     rng = np.random.default_rng(seed)
