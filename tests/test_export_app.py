@@ -87,7 +87,7 @@ def test_export_from_a_run_directory(tmp_path):
     assert meta["run"]["data_source"] == "rendered"
     assert meta["capacity"] == 7.0
     assert meta["kl_per_dim"] == pytest.approx([0.5, 2.0, 0.0])
-    assert "at the checkpoint's step" in meta["run"]["kl_per_dim_source"]
+    assert "at the checkpoint's step" in meta["kl_per_dim_source"]
     assert_serves(model, written)
 
 

@@ -250,7 +250,8 @@ def export_model(
     if kl_images is not None:
         kl, kl_source = kl_per_dim(model, kl_images), "measured on kl_images at export"
     elif run.get("kl_per_dim") is not None:
-        kl, kl_source = [float(k) for k in run["kl_per_dim"]], "metadata['kl_per_dim']"
+        kl = [float(k) for k in run["kl_per_dim"]]
+        kl_source = run.get("kl_per_dim_source") or "metadata['kl_per_dim']"
     else:
         kl, kl_source = None, "not measured (export_model got no kl_images)"
 
