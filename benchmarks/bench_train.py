@@ -15,7 +15,8 @@ TF contender options (``--tf NAME:key=value,key=value``; the first is the headli
   (0: TensorFlow's default), onednn=0|1 (TF_ENABLE_ONEDNN_OPTS), callbacks=a+b+... (none or
   any of ``CALLBACKS``, set up as the training app does), steps_per_epoch=N (the app's
   logging interval is a Keras epoch; 0: one endless epoch), every=N (steps between pictures
-  and between checkpoints).
+  and between checkpoints), phase_split=0|1 (0: the decoder's last layer computes as
+  keras' Conv2DTranspose instead of tfbvae's PhaseConv2DTranspose).
 Torch contender options (``--torch NAME:key=value``): threads=N, channels_last=0|1.
 """
 
@@ -70,6 +71,7 @@ TF_DEFAULTS = {
     "intra_op": "0",
     "inter_op": "0",
     "onednn": "",
+    "phase_split": "1",
     "callbacks": "capacity",
     "steps_per_epoch": "0",
     "every": "5000",
@@ -132,6 +134,7 @@ def tf_worker(args, options: dict) -> None:
 
     handlers = {"peak": peak}
     encoder, decoder = build_networks("burgess", IMAGE_SHAPE, LATENT_DIM)
+    decoder.get_layer("logits").phase_split = options["phase_split"] == "1"
     model = BetaVAE(encoder, decoder, objective=CapacityObjective(GAMMA), seed=0)
     spe = int(options["steps_per_execution"])
     jit = {"auto": "auto", "0": False, "1": True}[options["jit_compile"]]

@@ -136,10 +136,12 @@ def load_keras_weights(model: BurgessVAE, encoder, decoder) -> None:
     HW(out)(in) -> (in)(out)HW, and the Dense layers next to Flatten/Reshape have their rows
     (or columns) permuted from (h, w, c) to (c, h, w) order.
     """
-    convs = [l for l in encoder.layers if l.__class__.__name__ == "Conv2D"]
-    dense = [l for l in encoder.layers if l.__class__.__name__ == "Dense"]
-    deconvs = [l for l in decoder.layers if l.__class__.__name__ == "Conv2DTranspose"]
-    dec_dense = [l for l in decoder.layers if l.__class__.__name__ == "Dense"]
+    from keras import layers
+
+    convs = [l for l in encoder.layers if isinstance(l, layers.Conv2D)]
+    dense = [l for l in encoder.layers if isinstance(l, layers.Dense)]
+    deconvs = [l for l in decoder.layers if isinstance(l, layers.Conv2DTranspose)]
+    dec_dense = [l for l in decoder.layers if isinstance(l, layers.Dense)]
     hwc_to_chw = np.arange(4 * 4 * 32).reshape(4, 4, 32).transpose(2, 0, 1).ravel()
 
     def put(module, weight, bias):

@@ -73,7 +73,7 @@ def test_torch_reference_computes_tfbvae_loss_for_the_same_weights():
 def test_bench_train_runs_its_contenders():
     from benchmarks import bench_train
 
-    contenders = ["--tf", "a:steps_per_execution=2"]
+    contenders = ["--tf", "a:steps_per_execution=2,phase_split=0"]
     torch_flags = [] if HAS_TORCH else ["--no_torch"]
     report = bench_train.main(
         TINY + contenders + torch_flags

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+import tfbvae.conv_transpose  # noqa: F401  (registers the networks' layer: saved models load)
 from tfbvae.divergences import gaussian_kl_per_dim
 from tfbvae.likelihoods import BernoulliLikelihood, Likelihood
 from tfbvae.objectives import BetaObjective, Objective
