@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from tfbvae import errors
+
 RUN_FILE = "run.json"
 FLAGS_FILE = "flags.txt"
 FORMAT_VERSION = 1
@@ -53,7 +55,7 @@ def inapplicable_keys(config: Mapping[str, Any]) -> set[str]:
     return keys
 
 
-class RunConfigError(ValueError):
+class RunConfigError(errors.BadInput, ValueError):
     """A run directory that cannot be used with the settings given."""
 
 

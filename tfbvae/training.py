@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbvae import callbacks as tfbvae_callbacks
-from tfbvae import checkpoints, event_files, run_config, strategies
+from tfbvae import checkpoints, errors, event_files, run_config, strategies
 from tfbvae.callbacks.images import kl_per_dim_from_logs
 from tfbvae.data import pipeline
 
@@ -41,12 +41,16 @@ LOG_DIR = "logs"
 NUM_PICTURE_IMAGES = 8  # inputs shown as reconstructions in TensorBoard
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(errors.Failure, RuntimeError):
     """The loss or the weights became NaN/Inf; the message names the steps and likely causes."""
 
 
-class DataUnavailable(RuntimeError):
+class DataUnavailable(errors.BadInput, RuntimeError):
     """The data set could not be loaded; the message says how to get it."""
+
+
+class RunDirLocked(errors.BadInput, RuntimeError):
+    """Another process is training in the run directory."""
 
 
 @dataclasses.dataclass
@@ -70,7 +74,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(
+            raise RunDirLocked(
                 f"Another process is training in {run_dir} (it holds {run_dir / '.lock'}). Wait "
                 "for it to finish or stop it, or pass another --run_dir."
             ) from None
