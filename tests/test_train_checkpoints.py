@@ -73,40 +73,146 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.index")) == ["ckpt-4.index", "ckpt-5.index"]
 
 
+def saved_at(model, directory, *steps, keep=3):
+    """Saves real checkpoints of ``model`` at ``steps`` in ``directory``; returns the manager."""
+    manager = checkpoints.RunCheckpoint(model, directory, max_to_keep=keep)
+    for step in steps:
+        model.optimizer.iterations.assign(step)
+        manager.save()
+    return manager
+
+
+def resume(directory) -> tuple[checkpoints.RunCheckpoint, int]:
+    """What a training start does: a fresh model (other seed) restores the directory."""
+    fresh = compile_model({**CONFIG, "seed": 99})
+    opened = checkpoints.RunCheckpoint(fresh, directory)
+    return opened, opened.restore_latest()
+
+
+def aside(directory) -> list[str]:
+    return sorted(p.name for p in (directory / "damaged").iterdir())
+
+
 def test_a_write_killed_midway_leaves_the_previous_checkpoint_usable(tmp_path):
     model = compile_model(CONFIG)
-    model.optimizer.iterations.assign(6)
-    checkpoints.RunCheckpoint(model, tmp_path).save()  # ckpt-6, listed in the index
-    # What kills at different moments of writing ckpt-12 leave behind:
+    saved_at(model, tmp_path, 6)  # ckpt-6, listed in the state file
+    # What kills at different moments of writing a checkpoint leave behind:
     # during the data write: TensorFlow's temporary shard directory, half written;
     (tmp_path / "ckpt-12_temp").mkdir()
     (tmp_path / "ckpt-12_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 100)
-    # after the data file was renamed, before its index: a data file without index;
+    # after the data file was renamed, before its index: a data file without index.
     (tmp_path / "ckpt-18.data-00000-of-00001").write_bytes(b"\1" * 100)
-    # after both files were written, before the index file named them: a complete, unlisted one.
-    for suffix in (".index", ".data-00000-of-00001"):
-        shutil.copy(tmp_path / f"ckpt-6{suffix}", tmp_path / f"ckpt-24{suffix}")
-    index_before = (tmp_path / "checkpoint").read_text()
+    state_before = (tmp_path / "checkpoint").read_text()
 
-    fresh = compile_model({**CONFIG, "seed": 99})
-    resumed = checkpoints.RunCheckpoint(fresh, tmp_path)
-    assert sorted(resumed.removed) == [
-        "ckpt-12_temp", "ckpt-18.data-00000-of-00001", "ckpt-24.data-00000-of-00001", "ckpt-24.index"
-    ]
-    assert resumed.restore_latest() == 6
-    assert (tmp_path / "checkpoint").read_text() == index_before
-    np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
-    fresh.optimizer.iterations.assign(12)  # as if trained on to step 12
+    resumed, step = resume(tmp_path)
+    assert step == 6
+    assert aside(tmp_path) == ["ckpt-12_temp", "ckpt-18.data-00000-of-00001"]  # moved, not deleted
+    assert (tmp_path / "damaged" / "ckpt-18.data-00000-of-00001").read_bytes() == b"\1" * 100
+    assert (tmp_path / "checkpoint").read_text() == state_before  # it was right: untouched
+    np.testing.assert_array_equal(resumed.model.get_weights()[0], model.get_weights()[0])
+    resumed.model.optimizer.iterations.assign(12)  # as if trained on to step 12
     assert resumed.save().endswith("ckpt-12")
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-12")
 
 
+def test_a_complete_checkpoint_the_state_file_does_not_name_yet_is_resumed(tmp_path):
+    """Killed after both files of ckpt-24 were written, before the state file named it."""
+    model = compile_model(CONFIG)
+    saved_at(model, tmp_path, 6)
+    state_before = (tmp_path / "checkpoint").read_text()
+    saved_at(model, tmp_path, 24)
+    (tmp_path / "checkpoint").write_text(state_before)
+    assert resume(tmp_path)[1] == 24
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-24")
+
+
+@pytest.mark.parametrize("state", ["deleted", "garbage", "empty", "names a deleted checkpoint"])
+def test_without_a_usable_state_file_every_intact_checkpoint_is_kept_and_the_newest_resumed(tmp_path, state):
+    model = compile_model(CONFIG)
+    saved_at(model, tmp_path, 250, 300, 350)
+    files_before = sorted(p.name for p in tmp_path.glob("ckpt-*"))
+    if state == "deleted":
+        (tmp_path / "checkpoint").unlink()
+    elif state == "garbage":
+        (tmp_path / "checkpoint").write_bytes(b"\x00\xffnot { a proto")
+    elif state == "empty":
+        (tmp_path / "checkpoint").write_text("")
+    else:
+        (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-400"\n'
+                                             'all_model_checkpoint_paths: "ckpt-400"\n')
+    opened, step = resume(tmp_path)
+    assert step == 350
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == files_before  # nothing deleted
+    assert not (tmp_path / "damaged").exists()
+    state_now = tf.train.get_checkpoint_state(str(tmp_path))
+    assert [checkpoints.step_of(p) for p in state_now.all_model_checkpoint_paths] == [250, 300, 350]
+    # The rewritten state keeps the retention working: the next save drops the oldest.
+    opened.model.optimizer.iterations.assign(400)
+    opened.save()
+    assert sorted(checkpoints.step_of(str(p)[:-len(".index")]) for p in tmp_path.glob("*.index")) == [300, 350, 400]
+
+
+def truncate(path, keep_bytes=100):
+    path.write_bytes(path.read_bytes()[:keep_bytes])
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("truncated .data", "does not read back"),
+        ("flipped byte in .data", "does not read back"),
+        ("deleted .data", "its .data file is missing"),
+        ("deleted .index", "its .index file is missing"),
+        ("truncated .index", "does not read back"),
+    ],
+)
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_falls_back(tmp_path, damage, reason, caplog):
+    model = compile_model(CONFIG)
+    saved_at(model, tmp_path, 10, 20)
+    data, index = tmp_path / "ckpt-20.data-00000-of-00001", tmp_path / "ckpt-20.index"
+    damaged_bytes = {
+        "truncated .data": lambda: truncate(data),
+        "flipped byte in .data": lambda: data.write_bytes(
+            data.read_bytes()[:200] + bytes([data.read_bytes()[200] ^ 0xFF]) + data.read_bytes()[201:]),
+        "deleted .data": data.unlink,
+        "deleted .index": index.unlink,
+        "truncated .index": lambda: truncate(index, 40),
+    }
+    damaged_bytes[damage]()
+    left = sorted(p.name for p in tmp_path.glob("ckpt-20*"))
+
+    with caplog.at_level("WARNING"):
+        _, step = resume(tmp_path)
+    assert step == 10
+    assert aside(tmp_path) == left  # set aside, not deleted
+    assert reason in caplog.text and "ckpt-20" in caplog.text
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-10")
+
+
+def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(tmp_path, caplog):
+    model = trained_model()
+    run_config.write_run(tmp_path, CONFIG, {"source": "x"})
+    directory = checkpoints.checkpoint_dir(tmp_path)
+    saved_at(model, directory, 10, 20)
+    truncate(directory / "ckpt-20.data-00000-of-00001")
+    with caplog.at_level("WARNING"):
+        restored, metadata = checkpoints.restore_model(str(tmp_path))
+    assert metadata["step"] == 10 and metadata["checkpoint"].endswith("ckpt-10")
+    assert "Skipping" in caplog.text and "ckpt-20.data-00000-of-00001" in caplog.text
+    assert (directory / "ckpt-20.data-00000-of-00001").exists() and not (directory / "damaged").exists()
+    x = next(iter(binary_batches()))
+    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
+    with pytest.raises(checkpoints.NoCheckpoint, match="ckpt-20: it does not read back"):
+        checkpoints.restore_model(str(tmp_path), str(directory / "ckpt-20"))
+
+
 def test_restore_model_says_what_is_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a tfbvae run directory"):
+    with pytest.raises(checkpoints.NotARunDirectory, match="not a tfbvae run directory"):
         checkpoints.restore_model(str(tmp_path))
     run_config.write_run(tmp_path, CONFIG, {"source": "x"})
-    with pytest.raises(FileNotFoundError, match="has no checkpoint yet"):
+    with pytest.raises(checkpoints.NoCheckpoint, match="has no intact checkpoint"):
         checkpoints.restore_model(str(tmp_path))
+    assert checkpoints.NoCheckpoint.exit_code == 2  # bad input for the apps
 
 
 def test_event_files_are_trimmed_back_to_the_resumed_step(tmp_path):

@@ -1,6 +1,7 @@
 """SIGKILL a real training process twice, at a random moment and inside a checkpoint write,
-and restart it each time: it ends at exactly the requested step, resumes from its newest checkpoint
-each time, and its TensorBoard step axis has every logged step once."""
+and restart it each time: it ends at exactly the requested step, resumes from its newest intact
+checkpoint each time (one whose files were complete before the state file named it counts),
+and its TensorBoard step axis has every logged step once."""
 
 import os
 import random
@@ -88,15 +89,16 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume(tmp_path):
     resumed_from = [latest_step(run_dir)]
     assert resumed_from[0] >= CHECKPOINT
 
-    # 2. Killed while writing a checkpoint: its files are complete, the index not yet updated.
+    # 2. Killed while writing a checkpoint: its files are complete, the state file not yet
+    # updated. The files decide: the next start resumes from it (and lists it).
     marker = tmp_path / "in_checkpoint_write"
     second = Run(tmp_path, "second", args, pause_marker=marker)
     second.wait_for(marker.exists)
     second.kill()
-    assert latest_step(run_dir) == resumed_from[0]  # the index still names the previous one
-    torn = resumed_from[0] + CHECKPOINT
-    assert (run_dir / "checkpoints" / f"ckpt-{torn}.index").exists()  # written but not committed
-    resumed_from.append(latest_step(run_dir))
+    assert latest_step(run_dir) == resumed_from[0]  # the state file still names the previous one
+    unlisted = resumed_from[0] + CHECKPOINT
+    assert (run_dir / "checkpoints" / f"ckpt-{unlisted}.index").exists()  # written, not listed
+    resumed_from.append(unlisted)
 
     # 3. Runs to the end.
     last = Run(tmp_path, "last", args)
@@ -106,7 +108,8 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume(tmp_path):
     # Each restart resumed from the newest checkpoint the previous process left.
     for run, step in zip((second, last), resumed_from):
         assert f"Resuming {run_dir} from step {step}." in run.stderr()
-    assert f"ckpt-{torn}" in last.stderr()  # the uncommitted write was cleared away
+    assert f"the newest intact: ckpt-{unlisted}" in last.stderr()  # the state file was rewritten
+    assert not (run_dir / "checkpoints" / "damaged").exists()  # nothing was damaged
     assert latest_step(run_dir) == STEPS
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     assert len(state.all_model_checkpoint_paths) <= 2

@@ -8,11 +8,15 @@
     <run_dir>/logs/train, validation   TensorBoard
     <run_dir>/exported_models/         the SavedModels exported at the end (default base)
 
-Starting in a directory that holds a run resumes it from its newest checkpoint, with the exact
-data stream it would have seen (the pipeline is a function of (seed, step)); settings that
-would change its model are refused. Keras epochs are logging intervals: ``fit`` runs with
-``steps_per_epoch = log_every``, so the library callbacks act once per interval and users'
-Keras callbacks work unchanged.
+Starting in a directory that holds a run resumes it from its newest intact checkpoint (damaged
+ones are set aside, see :mod:`tfbvae.checkpoints`), with the exact data stream it would have
+seen (the pipeline is a function of (seed, step)); settings that would change its model are
+refused. Keras epochs are logging intervals: ``fit`` runs with ``steps_per_epoch = log_every``,
+so the library callbacks act once per interval and users' Keras callbacks work unchanged.
+SIGINT and SIGTERM stop a run after the current step and save it there
+(:class:`~tfbvae.callbacks.StopOnSignal`); the resumed run first completes that logging
+interval, so no step is lost or repeated. A finished run whose export is missing is exported
+when it is started again.
 """
 
 from __future__ import annotations
@@ -200,28 +204,72 @@ def _export_metadata(config, step: int, data: dict, logs: Mapping[str, float]) -
     }
 
 
-def train(
-    config: Mapping[str, Any],
-    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-    stream=None,
-) -> TrainResult:
-    """Trains (or resumes) the run ``config["run_dir"]`` until ``config["steps"]``.
+def _check_run_dir(run_dir: Path, config: Mapping[str, Any]) -> dict | None:
+    """The run record of ``run_dir`` if it holds a run these settings may resume.
 
-    ``extra_callbacks`` are added to ``fit`` after the library's (their epochs are logging
-    intervals). Raises :class:`TrainingDiverged` on a NaN/Inf loss (after keeping the last
-    good checkpoint), :class:`DataUnavailable` when the data cannot be loaded and
-    :class:`tfbvae.run_config.RunConfigError` when the directory holds another model's run.
+    A directory with checkpoints but no ``run.json`` (deleted or lost) is resumed only when its
+    ``flags.txt`` shows the same model settings; otherwise nothing says what the checkpoints
+    are, and it is refused.
     """
-    config = dict(config)
-    run_dir = Path(config["run_dir"])
     record = run_config.read_run(run_dir)
-    if record is not None:
-        changed = run_config.check_resumable(record, config, run_dir)
-        for change in changed:
-            log.info("Resuming %s with a changed setting: %s", run_dir, change)
+    if record is None:
+        if not checkpoints.scan(checkpoints.checkpoint_dir(run_dir)).intact:
+            return None
+        record = _record_from_flags_file(run_dir)
+        record["flags"] = _typed_like(record["flags"], config)
+    for change in run_config.check_resumable(record, config, run_dir):
+        log.info("Resuming %s with a changed setting: %s", run_dir, change)
+    return record
 
-    strategy = strategies.make_strategy(config["strategy"], config.get("tpu"))
-    chief = strategies.is_chief(strategy)
+
+def _record_from_flags_file(run_dir: Path) -> dict:
+    """A run record rebuilt from ``flags.txt`` when ``run.json`` is gone; refuses if both are."""
+    flags_file = run_dir / run_config.FLAGS_FILE
+    if not flags_file.exists():
+        raise run_config.RunConfigError(
+            f"{run_dir} has checkpoints but neither {run_config.RUN_FILE} nor "
+            f"{run_config.FLAGS_FILE}, so the settings they were trained with are unknown. "
+            f"Restore {run_dir / run_config.RUN_FILE} from a backup, or pass a new --run_dir."
+        )
+    log.warning("%s is missing: checking the settings against %s instead.",
+                run_dir / run_config.RUN_FILE, flags_file)
+    return {"flags": _read_flags_file(flags_file), "data": {}}
+
+
+def _read_flags_file(path: Path) -> dict:
+    """The settings of a ``flags.txt`` (:func:`tfbvae.run_config.flagfile_text`'s lines), as
+    strings, ``True`` and ``False``: :func:`~tfbvae.run_config.check_resumable` compares them
+    after :func:`_typed_like` gives them the types of the new settings."""
+    settings: dict[str, Any] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("--"):
+            continue
+        name, sep, value = line[2:].partition("=")
+        if sep:
+            settings[name] = value
+        elif name.startswith("no"):
+            settings[name[2:]] = False
+        else:
+            settings[name] = True
+    return settings
+
+
+def _typed_like(settings: Mapping[str, Any], config: Mapping[str, Any]) -> dict:
+    """``settings`` read from text, each converted to the type of ``config``'s value."""
+    typed = {}
+    for name, value in settings.items():
+        like = config.get(name)
+        if isinstance(value, str) and isinstance(like, (int, float)) and not isinstance(like, bool):
+            try:
+                value = type(like)(float(value)) if isinstance(like, int) else float(value)
+            except ValueError:
+                pass
+        typed[name] = value
+    return typed
+
+
+def _load_checked_source(config: Mapping[str, Any], record: dict | None, run_dir: Path):
+    """The run's data, checked against the run being resumed and the settings' image shape."""
     source = load_data_source(config)
     if record is not None:
         run_config.check_data_source(record, source.source, run_dir)
@@ -231,75 +279,224 @@ def train(
             f"The {config['dataset']} data has images of shape {source.image_shape}, the "
             f"settings say {expected} (--image_size, --channels): make them agree."
         )
+    return source
 
-    # Non-chief workers of a multi-worker run write their (identical) files to scratch space.
-    write_dir = run_dir if chief else run_dir / f".scratch-{strategies.worker_id(strategy)}"
-    with run_dir_lock(write_dir):
-        with strategy.scope():
-            model = compile_model(config)
-            checkpoint = checkpoints.RunCheckpoint(
-                model, checkpoints.checkpoint_dir(write_dir), config["keep_checkpoints"]
-            )
-        if checkpoint.removed:
-            log.warning("Removed an incomplete checkpoint write: %s", checkpoint.removed)
-        start_step = checkpoint.restore_latest()
-        # Training settings come from the flags, not the checkpoint (they may change on resume).
-        model.optimizer.learning_rate = config["learning_rate"]
-        if start_step % config["log_every"]:
-            raise run_config.RunConfigError(
-                f"The newest checkpoint of {run_dir} is at step {start_step}, not a multiple of "
-                f"--log_every={config['log_every']}: resume with the --log_every it was trained with."
-            )
-        train_ds, val_ds, info = pipeline.datasets_from_source(
-            source,
-            config["batch_size"],
-            seed=config["seed"],
-            validation_fraction=config["validation_fraction"],
-            start_step=start_step,
+
+def validation_batches(config: Mapping[str, Any], num_validation: int) -> int | None:
+    """How many validation batches each validation uses: ``--validation_steps`` (0: all), at
+    most the batches the held-out split has (``None``: no validation split)."""
+    if not num_validation:
+        return None
+    available = -(-num_validation // config["batch_size"])
+    return min(config["validation_steps"] or available, available)
+
+
+def _warn_if_validation_short(config: Mapping[str, Any], num_validation: int) -> None:
+    available = -(-num_validation // config["batch_size"])
+    if num_validation and config["validation_steps"] > available:
+        log.warning("--validation_steps=%d, but the %d held-out images make %d batches of %d: "
+                    "each validation uses all of them.", config["validation_steps"],
+                    num_validation, available, config["batch_size"])
+
+
+def _data_record(info: pipeline.DataInfo, val_batches: int | None, batch_size: int) -> dict:
+    """The data record of run.json and the export, with the validation images actually used."""
+    data = info.as_dict()
+    data["validation_images_used"] = min(info.num_validation, (val_batches or 0) * batch_size)
+    return data
+
+
+def _fit_phases(start_step: int, config: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+    """``(initial_epoch, epochs, steps_per_epoch)`` of the ``fit`` calls from ``start_step``.
+
+    Keras epochs are logging intervals of ``log_every`` steps. A run stopped by a signal may
+    have been saved inside one; it first finishes that interval (a short epoch), then goes on
+    in whole intervals, so every step is trained and logged once.
+    """
+    every, total = config["log_every"], config["steps"] // config["log_every"]
+    epoch, done = divmod(start_step, every)
+    phases = []
+    if done:
+        phases.append((epoch, epoch + 1, every - done))
+        epoch += 1
+    if epoch < total:
+        phases.append((epoch, total, every))
+    return phases
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one training invocation works with, once set up."""
+
+    config: dict
+    run_dir: Path
+    chief: bool
+    model: keras.Model
+    checkpoint: checkpoints.RunCheckpoint
+    source: pipeline.ImageSource
+    start_step: int
+
+
+def _restore(config: dict, run_dir: Path, write_dir: Path, strategy, source) -> _Run:
+    """Builds the model in the strategy's scope and restores the newest intact checkpoint."""
+    with strategy.scope():
+        model = compile_model(config)
+        checkpoint = checkpoints.RunCheckpoint(
+            model, checkpoints.checkpoint_dir(write_dir), config["keep_checkpoints"]
         )
-        data = info.as_dict()
-        log_dir = write_dir / LOG_DIR
-        if chief:
-            removed = event_files.trim_event_files(log_dir, start_step)
-            if removed:
-                log.info("Removed %d TensorBoard events logged after step %d (the checkpoint "
-                         "resumed from).", removed, start_step)
-            run_config.write_run(run_dir, config, data)
-        if start_step:
-            log.info("Resuming %s from step %d.", run_dir, start_step)
+    start_step = checkpoint.restore_latest()
+    # Training settings come from the flags, not the checkpoint (they may change on resume).
+    model.optimizer.learning_rate = config["learning_rate"]
+    if start_step:
+        log.info("Resuming %s from step %d.", run_dir, start_step)
+    chief = write_dir == run_dir
+    return _Run(config, run_dir, chief, model, checkpoint, source, start_step)
 
-        guard = tfbvae_callbacks.TerminateOnNonFinite()
-        pictures = _picture_images(train_ds, val_ds) if chief else None
-        callbacks = make_callbacks(config, checkpoint, guard, log_dir if chief else None,
-                                   pictures, stream) + list(extra_callbacks)
-        log_every = config["log_every"]
-        history = model.fit(
-            train_ds,
-            epochs=config["steps"] // log_every,
-            initial_epoch=start_step // log_every,
-            steps_per_epoch=log_every,
-            validation_data=val_ds,
-            validation_steps=config["validation_steps"] or None,
-            validation_freq=validation_epochs(config),
-            callbacks=callbacks,
+
+def _fit(run: _Run, stop: tfbvae_callbacks.StopOnSignal, extra_callbacks, stream):
+    """Trains from the restored step to ``--steps`` (or a stop); returns the history, the
+    NaN guard and the data record."""
+    config, chief = run.config, run.chief
+    guard = tfbvae_callbacks.TerminateOnNonFinite()
+    history: dict[str, list] = {}
+    callbacks = None
+    data = val_ds = None
+    for initial_epoch, epochs, steps_per_epoch in _fit_phases(run.start_step, config):
+        first_step = initial_epoch * config["log_every"] + (config["log_every"] - steps_per_epoch)
+        train_ds, val_ds, info = pipeline.datasets_from_source(
+            run.source, config["batch_size"], seed=config["seed"],
+            validation_fraction=config["validation_fraction"], start_step=first_step,
+        )
+        val_batches = validation_batches(config, info.num_validation)
+        data = _data_record(info, val_batches, config["batch_size"])
+        if callbacks is None:
+            _warn_if_validation_short(config, info.num_validation)
+            if chief:
+                _start_logs(run, data)
+            pictures = _picture_images(train_ds, val_ds) if chief else None
+            log_dir = run.run_dir / LOG_DIR if chief else None
+            callbacks = make_callbacks(config, run.checkpoint, guard, log_dir, pictures, stream)
+            callbacks += list(extra_callbacks) + [stop]
+        fitted = run.model.fit(
+            train_ds, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+            validation_data=val_ds, validation_steps=val_batches,
+            validation_freq=validation_epochs(config), callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles (by index, per epoch, from the seed)
             verbose=0,
         )
-        if guard.message:
-            raise TrainingDiverged(guard.message)
-        end_step = checkpoint.step
-        result = TrainResult(str(run_dir), end_step, start_step, data, dict(history.history))
-        last_logs = {k: v[-1] for k, v in history.history.items() if v}
-        if config["export"] and chief and end_step > start_step:
-            kl_images = val_ds.take(config["validation_steps"] or -1) if val_ds is not None else None
-            metadata = _export_metadata(config, end_step, data, last_logs)
-            result.export = export(model, config, metadata, kl_images)
-        elif end_step == start_step:
-            log.info("%s is already at step %d (--steps=%d): nothing to train. Export it with "
-                     "apps/export.py.", run_dir, end_step, config["steps"])
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(values)
+        if stop.received or guard.message:
+            break
+    return history, guard, data, val_ds
+
+
+def _start_logs(run: _Run, data: dict) -> None:
+    """Trims TensorBoard back to the resumed step and (re)writes the run record."""
+    log_dir = run.run_dir / LOG_DIR
+    removed = event_files.trim_event_files(log_dir, run.start_step)
+    if removed:
+        log.info("Removed %d TensorBoard events logged after step %d (the checkpoint resumed "
+                 "from).", removed, run.start_step)
+    run_config.write_run(run.run_dir, run.config, data)
+
+
+def _interrupted(run: _Run, stop: tfbvae_callbacks.StopOnSignal) -> errors.Interrupted:
+    """The error that reports a signal's stop: where the run was saved and how to resume."""
+    latest = run.checkpoint.latest
+    return errors.Interrupted(
+        f"Stopped by {stop.signal_name} at step {run.checkpoint.step}"
+        + (f", saved as {latest}" if latest else "")
+        + f". Resume with the same command, or: python apps/train.py "
+        f"--flagfile={run.run_dir / run_config.FLAGS_FILE}",
+        stop.received,
+    )
+
+
+def _exported_step(config: Mapping[str, Any]) -> int | None:
+    """The training step of the run's newest export (``None``: not exported yet)."""
+    from tfbvae.export import list_versions, read_metadata
+
+    encoder_dir = Path(export_base(config)) / run_config.default_model_name(config) / "encoder"
+    versions = list_versions(str(encoder_dir)) if encoder_dir.is_dir() else []
+    if not versions:
+        return None
+    return read_metadata(str(encoder_dir / str(max(versions)))).get("run", {}).get("step")
+
+
+def train(
+    config: Mapping[str, Any],
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    stream=None,
+) -> TrainResult:
+    """Trains (or resumes) the run ``config["run_dir"]`` until ``config["steps"]``, then exports it.
+
+    Args:
+        config: the app's settings (``python apps/train.py --helpfull``).
+        extra_callbacks: added to ``fit`` after the library's (their epochs are logging
+            intervals).
+        stream: where the progress bar draws (default stdout).
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        TrainingDiverged: the loss became NaN/Inf (the last good checkpoint is kept).
+        DataUnavailable: the data cannot be loaded (the message says how to get it).
+        tfbvae.run_config.RunConfigError: the directory holds another model's run.
+        RunDirLocked: another process trains in the directory.
+        tfbvae.errors.Interrupted: SIGINT or SIGTERM stopped it (after saving a checkpoint
+            when the signal came during training).
+    """
+    config = dict(config)
+    run_dir = Path(config["run_dir"])
+    with tfbvae_callbacks.StopOnSignal() as stop:
+        record = _check_run_dir(run_dir, config)
+        strategy = strategies.make_strategy(config["strategy"], config.get("tpu"))
+        chief = strategies.is_chief(strategy)
+        source = _load_checked_source(config, record, run_dir)
+        # Non-chief workers of a multi-worker run write their (identical) files to scratch space.
+        write_dir = run_dir if chief else run_dir / f".scratch-{strategies.worker_id(strategy)}"
+        with run_dir_lock(write_dir):
+            run = _restore(config, run_dir, write_dir, strategy, source)
+            history, guard, data, val_ds = _fit(run, stop, extra_callbacks, stream)
+            if guard.message:
+                raise TrainingDiverged(guard.message)
+            if stop.received:
+                raise _interrupted(run, stop)
+            result = _finish(run, history, data, val_ds)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     return result
+
+
+def _finish(run: _Run, history: dict, data: dict | None, val_ds) -> TrainResult:
+    """Exports the finished run (unless its newest export is of this step already)."""
+    config = run.config
+    end_step = run.checkpoint.step
+    if data is None:  # nothing left to train: the record of the run as it stands
+        data = (run_config.read_run(run.run_dir) or {}).get("data", {})
+    result = TrainResult(str(run.run_dir), end_step, run.start_step, data, history)
+    if end_step == run.start_step:
+        log.info("%s is already at step %d (--steps=%d): nothing to train.", run.run_dir,
+                 end_step, config["steps"])
+    if not (config["export"] and run.chief) or _exported_step(config) == end_step:
+        return result
+    if val_ds is None and data.get("num_validation"):
+        _, val_ds, _ = pipeline.datasets_from_source(
+            run.source, config["batch_size"], seed=config["seed"],
+            validation_fraction=config["validation_fraction"])
+    val_batches = validation_batches(config, data.get("num_validation", 0))
+    kl_images = val_ds.take(val_batches) if val_ds is not None else None
+    last_logs = {k: v[-1] for k, v in history.items() if v}
+    metadata = _export_metadata(config, end_step, data, last_logs)
+    result.export = export(run.model, config, metadata, kl_images)
+    return result
+
+
+def export_base(config: Mapping[str, Any]) -> str:
+    """Where the run exports to: ``--export_base``, default ``<run_dir>/exported_models``."""
+    return config["export_base"] or str(Path(config["run_dir"]) / "exported_models")
 
 
 def export(
@@ -310,7 +507,7 @@ def export(
     ``kl_images`` (the validation batches), else taken from ``metadata["kl_per_dim"]``."""
     from tfbvae.export import export_model
 
-    base = config["export_base"] or str(Path(config["run_dir"]) / "exported_models")
+    base = export_base(config)
     name = run_config.default_model_name(config)
     paths = export_model(model, base, name, metadata, kl_images=kl_images)
     log.info("Exported %s to %s.", name, base)

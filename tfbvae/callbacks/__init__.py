@@ -9,12 +9,14 @@ from tfbvae.callbacks.checkpointing import CheckpointSaver
 from tfbvae.callbacks.images import TensorBoardImages
 from tfbvae.callbacks.non_finite import TerminateOnNonFinite
 from tfbvae.callbacks.progress import ProgressBar
+from tfbvae.callbacks.stop_on_signal import StopOnSignal
 from tfbvae.callbacks.tensorboard import TensorBoardScalars
 
 __all__ = [
     "CapacityAnnealing",
     "CheckpointSaver",
     "ProgressBar",
+    "StopOnSignal",
     "TensorBoardImages",
     "TensorBoardScalars",
     "TerminateOnNonFinite",
