@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from image_files import cmyk_image, png
 from tfbvae.data import celeba, image_folder, images
 
 OUTSIDE = (255, 0, 0)
@@ -71,6 +72,31 @@ def test_default_crop_is_the_centred_square_and_grey_conversion():
     np.testing.assert_array_equal(images.preprocess(rgb, None, 64, 1)[..., 0], grey[:, 18:82])
     # An explicit (height, width) box, centred, then resized: 32x50 -> rows 16..47, cols 25..74.
     assert images.crop_box(64, 100, (32, 50)) == (16, 25, 32, 50)
+
+
+def test_16_bit_and_cmyk_files_become_8_bit_as_the_serving_graph_reads_them(tmp_path):
+    # A folder of a 16-bit grey PNG (0x8080 = 32896: clipped to 255 by Pillow's own "I;16" -> "L",
+    # 128 by the high byte), a 16-bit RGB PNG and an Adobe CMYK JPEG (ink 100, 0, 255, 50:
+    # Pillow's own CMYK -> RGB gives R = 125, TensorFlow's decoder 205 * 155 // 255 = 124).
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a_grey16.png").write_bytes(png(np.full((64, 64), 32896, np.uint16), 16, 0))
+    rgb16 = np.stack([np.full((64, 64), v, np.uint16) for v in (65535, 511, 255)], axis=-1)
+    (folder / "b_rgb16.png").write_bytes(png(rgb16, 16, 2))
+    buffer = io.BytesIO()
+    cmyk_image(np.tile(np.array([100, 0, 255, 50], np.uint8), (64, 64, 1))).save(buffer, "JPEG", quality=100)
+    (folder / "c_cmyk.jpg").write_bytes(buffer.getvalue())
+    loaded = image_folder.load_image_folder(folder, data_dir=tmp_path / "cache", channels=3)
+    expected = [(128, 128, 128), (255, 1, 0), (124, 205, 0)]
+    np.testing.assert_array_equal(loaded.images, np.broadcast_to(np.array(expected, np.uint8)[:, None, None],
+                                                                 (3, 64, 64, 3)))
+
+
+def test_32_bit_pixels_are_refused_not_clipped():
+    with pytest.raises(ValueError, match=r"32-bit integer pixels \(Pillow mode 'I'\) are not read"):
+        images.preprocess(np.zeros((64, 64), np.int32), None, 64, 1)
+    with pytest.raises(ValueError, match=r"32-bit float pixels \(Pillow mode 'F'\) are not read"):
+        images.preprocess(np.zeros((64, 64), np.float32), None, 64, 1)
 
 
 def test_crop_larger_than_the_image_is_an_error():

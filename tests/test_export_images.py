@@ -1,5 +1,8 @@
 """The in-graph image-file preparation of ``encode_image_bytes`` equals the training pipeline's
-Pillow pre-processing (tfbvae.data.images.preprocess), pixel for pixel."""
+Pillow pre-processing (tfbvae.data.images.preprocess), pixel for pixel, for every kind of file
+either side may be given: 8- and 16-bit PNGs of each colour type, palettes, alpha, BMP, GIF, WebP
+and RGB, grey and CMYK JPEGs. The files are written by the tests (Pillow, or tests/image_files.py
+for 16-bit PNGs and CMYK JPEGs without Adobe's marker)."""
 
 import functools
 import io
@@ -9,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from image_files import cmyk_image, png, without_adobe_marker
 from tfbvae.data.images import decode, preprocess
 from tfbvae.serving_images import decode_image_bytes
 
@@ -19,9 +23,9 @@ def noise(shape) -> np.ndarray:
     return (RNG.random(shape) * 255).astype(np.uint8)
 
 
-def encoded(image: Image.Image, fmt: str) -> bytes:
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, fmt)
+    image.save(buffer, fmt, **options)
     return buffer.getvalue()
 
 
@@ -52,21 +56,73 @@ CASES = [  # (name, image, format, channels, crop): noise, so that any misplaced
     ("palette to grey", Image.fromarray(noise((90, 70, 3))).convert("P"), "PNG", 1, None),
     ("BMP", Image.fromarray(noise((90, 70, 3))), "BMP", 1, None),
     ("GIF", Image.fromarray(noise((90, 70, 3))).convert("P"), "GIF", 1, None),
+    ("1-bit grey", Image.fromarray(noise((90, 70)) > 127), "PNG", 1, None),
+    ("WebP lossy", Image.fromarray(noise((90, 70, 3))), "WEBP", 3, None),
+    ("WebP RGBA to grey", Image.fromarray(noise((90, 70, 4))), "WEBP", 1, None),
 ]
 
 
-@pytest.mark.parametrize("name, image, fmt, channels, crop", CASES, ids=[c[0] for c in CASES])
-def test_lossless_files_give_exactly_the_training_pixels(name, image, fmt, channels, crop):
-    data = encoded(image, fmt)
+def noise16(shape) -> np.ndarray:
+    return RNG.integers(0, 65536, shape).astype(np.uint16)
+
+
+FILES = [  # (name, file bytes, channels, crop): kinds Pillow cannot write, or not via `encoded`
+    ("16-bit grey", png(noise16((100, 90)), 16, 0), 1, None),
+    ("16-bit grey to RGB", png(noise16((100, 90)), 16, 0), 3, None),
+    ("16-bit grey+alpha", png(noise16((100, 90, 2)), 16, 4), 1, None),
+    ("16-bit RGB", png(noise16((100, 90, 3)), 16, 2), 3, None),
+    ("16-bit RGB to grey", png(noise16((100, 90, 3)), 16, 2), 1, None),
+    ("16-bit RGBA", png(noise16((100, 90, 4)), 16, 6), 3, None),
+    ("palette with a transparent entry", encoded(Image.fromarray(noise((90, 70, 3))).convert("P"), "PNG",
+                                                 transparency=0), 3, None),
+    ("CMYK JPEG (Adobe) to RGB", encoded(cmyk_image(noise((100, 90, 4))), "JPEG"), 3, None),
+    ("CMYK JPEG (Adobe) to grey", encoded(cmyk_image(noise((100, 90, 4))), "JPEG"), 1, None),
+    ("CMYK JPEG without Adobe marker",
+     without_adobe_marker(encoded(cmyk_image(noise((100, 90, 4))), "JPEG")), 3, None),
+    # JPEG: both sides use libjpeg's accurate integer inverse DCT (TensorFlow's default fast
+    # one differed by up to 10 levels at quality 95 and ~90 at quality 100).
+    ("JPEG RGB, CelebA crop", encoded(Image.fromarray(noise((218, 178, 3))), "JPEG"), 3, (148, 148)),
+    ("JPEG RGB to grey", encoded(Image.fromarray(noise((218, 178, 3))), "JPEG"), 1, (148, 148)),
+    ("JPEG quality 95", encoded(Image.fromarray(noise((100, 90, 3))), "JPEG", quality=95), 3, None),
+    ("JPEG quality 100, 4:4:4", encoded(Image.fromarray(noise((100, 90, 3))), "JPEG", quality=100,
+                                        subsampling=0), 3, None),
+    ("JPEG grey", encoded(Image.fromarray(noise((100, 90))), "JPEG", quality=95), 1, None),
+    ("JPEG grey to RGB", encoded(Image.fromarray(noise((100, 90))), "JPEG"), 3, None),
+    ("CMYK JPEG quality 95", encoded(cmyk_image(noise((100, 90, 4))), "JPEG", quality=95), 3, None),
+]
+ALL = [(name, encoded(image, fmt), channels, crop) for name, image, fmt, channels, crop in CASES] + FILES
+
+
+@pytest.mark.parametrize("name, data, channels, crop", ALL, ids=[c[0] for c in ALL])
+def test_files_give_exactly_the_training_pixels(name, data, channels, crop):
     np.testing.assert_array_equal(
         served_pixels(data, channels, crop), preprocess(decode(data, name), crop, 64, channels)
     )
 
 
-def test_jpeg_is_within_the_two_decoders_difference():
-    data = encoded(Image.fromarray(noise((218, 178, 3))), "JPEG")
-    diff = served_pixels(data, 3, (148, 148)).astype(int) - preprocess(decode(data, "jpg"), 148, 64, 3)
-    assert np.abs(diff).max() <= 4 and np.abs(diff).mean() < 1.5
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_16_bit_png_keeps_its_high_byte_in_training_and_serving(channels):
+    # 32896 = 0x8080 (Pillow's I;16 -> L used to clip it to 255), 256 = 0x0100, 255 = 0x00FF.
+    values = np.array([32896, 65535, 256, 255, 65280, 511], np.uint16)
+    data = png(np.tile(values, (64, 64 // 6 + 1))[:, :64], 16, 0)
+    expected = np.tile(np.array([128, 255, 1, 0, 255, 1], np.uint8), (64, 11))[:, :64]
+    expected = np.repeat(expected[..., None], channels, axis=2)
+    np.testing.assert_array_equal(preprocess(decode(data, "16-bit"), None, 64, channels), expected)
+    np.testing.assert_array_equal(served_pixels(data, channels), expected)
+
+
+@pytest.mark.parametrize("adobe, rgb", [(True, (124, 205, 0)), (False, (19, 0, 50))])
+def test_a_cmyk_jpeg_is_converted_by_tensorflows_formula_on_both_sides(adobe, rgb):
+    # Ink C=100, M=0, Y=255, K=50: (255 - K) * (255 - X) // 255 -> R = 205 * 155 // 255 = 124
+    # (Pillow's own CMYK -> RGB rounds to 125). Without the Adobe marker both decoders read the
+    # stored (inverted) samples as ink: C=155, M=255, Y=0, K=205 -> R = 50 * 100 // 255 = 19,
+    # G = 50 * 0 // 255 = 0, B = 50 * 255 // 255 = 50.
+    data = encoded(cmyk_image(np.tile(np.array([100, 0, 255, 50], np.uint8), (64, 64, 1))), "JPEG",
+                   quality=100)
+    data = data if adobe else without_adobe_marker(data)
+    expected = np.tile(np.array(rgb, np.uint8), (64, 64, 1))
+    np.testing.assert_array_equal(preprocess(decode(data, "cmyk"), None, 64, 3), expected)
+    np.testing.assert_array_equal(served_pixels(data, 3), expected)
 
 
 def test_an_image_smaller_than_the_crop_is_refused_with_the_sizes():

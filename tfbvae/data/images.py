@@ -5,6 +5,8 @@ of images, so every source of the same picture gives the same uint8 pixels. Crop
 centred box (``crop``: ``(height, width)``, a side for a square, or ``None`` for the largest
 centred square), top-left corner at ``((H - h) // 2, (W - w) // 2)``; then an area (box-filter)
 resize to ``size × size``, which averages every source pixel exactly once (no aliasing).
+Pixels that are not 8-bit become 8-bit first by the rules the serving graph uses
+(:mod:`tfbvae.pixels`): 16-bit grey by its high byte, CMYK JPEGs by TensorFlow's formula.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from tfbvae import pixels
 from tfbvae.data.paths import usable_cpus
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-PREPROCESS_VERSION = 1
+# 2: 16-bit grey by its high byte (was clipped at 255), CMYK as TensorFlow converts it.
+PREPROCESS_VERSION = 2
+
+# Pillow's 16-bit grey modes (a 16-bit grey PNG opens as "I;16").
+_SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L", "I;16N")
 
 Crop = int | tuple[int, int] | None
 
@@ -37,13 +44,40 @@ def crop_box(height: int, width: int, crop: Crop) -> tuple[int, int, int, int]:
     return (height - ch) // 2, (width - cw) // 2, ch, cw
 
 
+def to_8_bits(image: Image.Image) -> Image.Image:
+    """``image`` with 8-bit samples, as the serving graph's decoder would give them.
+
+    16-bit grey (Pillow's ``I;16`` modes, which ``convert("L")`` would clip at 255) keeps its
+    high byte and CMYK (JPEG) becomes RGB by TensorFlow's formula, both from
+    :mod:`tfbvae.pixels`. Pillow reads every CMYK JPEG as if Adobe had inverted it, so a file
+    without Adobe's APP14 marker (``"adobe"`` not in ``image.info``) is inverted back to ink
+    amounts first. 32-bit modes ("I", "F"), which no image file the serving graph decodes
+    produces, are refused rather than clipped. Other modes are returned unchanged: Pillow's
+    conversions of them to "L"/"RGB" already equal the graph's.
+    """
+    if image.mode in _SIXTEEN_BIT_GREY:
+        high = pixels.sixteen_to_eight_bits(np.asarray(image).astype(np.uint16))
+        return Image.fromarray(high.astype(np.uint8))
+    if image.mode == "CMYK":
+        values = np.asarray(image)
+        ink = values if "adobe" in image.info else 255 - values
+        return Image.fromarray(pixels.cmyk_to_rgb(ink))
+    if image.mode in ("I", "F"):
+        raise ValueError(
+            f"32-bit {'integer' if image.mode == 'I' else 'float'} pixels (Pillow mode "
+            f"{image.mode!r}) are not read: give 8- or 16-bit images (PNG, JPEG, BMP, GIF)"
+        )
+    return image
+
+
 def preprocess(image: Image.Image | np.ndarray, crop: Crop, size: int, channels: int) -> np.ndarray:
-    """Centre crop, area resize and colour conversion: uint8 ``(size, size, channels)``."""
+    """8 bits (:func:`to_8_bits`), colour conversion, centre crop and area resize: uint8
+    ``(size, size, channels)``."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-    image = image.convert("L" if channels == 1 else "RGB")
+    image = to_8_bits(image).convert("L" if channels == 1 else "RGB")
     top, left, ch, cw = crop_box(image.height, image.width, crop)
     image = image.crop((left, top, left + cw, top + ch))
     if image.size != (size, size):
