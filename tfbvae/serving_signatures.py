@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfbvae.model import BetaVAE
+from tfbvae.pixels import UNIT_RANGE_RULE
 from tfbvae.serving_images import decode_image_bytes
 
 # What each signature does: stored in the export's metadata and listed in the README.
@@ -63,8 +64,7 @@ def checked_images(images: tf.Tensor, image_shape: tuple[int, int, int]) -> tf.T
     range_ok = tf.debugging.Assert(
         in_range,
         [
-            "images must be in [0, 1] (divide 8-bit pixel values by 255) and not NaN; got "
-            "values from",
+            f"{UNIT_RANGE_RULE}; got values from",
             tf.reduce_min(values),
             "to",
             tf.reduce_max(values),
