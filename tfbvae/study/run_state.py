@@ -1,0 +1,123 @@
+"""Where one run of a study stands, read from its directory alone (no TensorFlow needed).
+
+A run is *finished* when its newest checkpoint is at the study's step count and its export
+(``apps/train.py`` exports at the end) is of that step; it is *evaluated* when its
+``evaluation/`` folder holds an ``apps/evaluate.py`` result of that step with the study's
+preset, overrides and metrics seed. Everything is read from the files the apps write, so a
+study can be resumed, listed or aggregated by any process at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfbvae import run_config
+from tfbvae.study.spec import Run, StudySpec
+
+# The layout tfbvae.checkpoints and tfbvae.export write (those modules load TensorFlow).
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
+EXPORT_METADATA = Path("assets.extra") / "tfbvae_metadata.json"
+# Every run is evaluated with the same metrics seed, so the seeds' scores differ by the model only.
+EVALUATION_SEED = 0
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run's newest checkpoint step, its export's step and its matching evaluation."""
+
+    step: int | None
+    export_step: int | None
+    evaluation: Path | None
+    steps: int  # the study's step count
+
+    @property
+    def finished(self) -> bool:
+        return self.step == self.steps and self.export_step == self.steps
+
+    def describe(self) -> str:
+        if self.evaluation is not None and self.finished:
+            return "evaluated"
+        if self.finished:
+            return "finished"
+        if self.step == self.steps:
+            return "trained, not exported"
+        return "new" if self.step is None else f"at step {self.step}"
+
+
+def run_state(spec: StudySpec, run: Run, repo: Path) -> RunState:
+    record = _run_record(run.run_dir)
+    return RunState(
+        step=checkpoint_step(run.run_dir),
+        export_step=export_step(record, repo) if record else None,
+        evaluation=find_evaluation(spec, run.run_dir),
+        steps=spec.steps,
+    )
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the run's newest checkpoint, found by its files as training finds it
+    (``checkpoints/ckpt-<step>.index``); None before the first."""
+    steps = [int(match.group(1)) for path in (run_dir / CHECKPOINT_DIR).glob("ckpt-*.index")
+             if (match := CHECKPOINT_INDEX.fullmatch(path.name))]
+    return max(steps) if steps else None
+
+
+def export_step(record: dict, repo: Path) -> int | None:
+    """The training step of the run's newest complete export (encoder and decoder), or None.
+    The run exports to its ``--export_base`` (relative to ``repo``, where the study starts
+    runs), else ``<run_dir>/exported_models``, as ``apps/train.py`` does."""
+    flags = record["flags"]
+    base = repo / (flags.get("export_base") or Path(flags["run_dir"]) / "exported_models")
+    model_dir = base / run_config.default_model_name(flags)
+    versions = sorted((int(p.name) for p in (model_dir / "encoder").glob("*") if p.name.isdigit()),
+                      reverse=True)
+    for version in versions:
+        parts = [model_dir / part / str(version) for part in ("encoder", "decoder")]
+        if all((part / "saved_model.pb").is_file() for part in parts):
+            metadata = json.loads((parts[0] / EXPORT_METADATA).read_text())
+            return int((metadata.get("run") or metadata)["step"])
+    return None
+
+
+def find_evaluation(spec: StudySpec, run_dir: Path) -> Path | None:
+    """The newest ``apps/evaluate.py`` result in ``<run_dir>/evaluation/`` of the run at the
+    study's step count, with the study's preset and overrides and the metrics seed."""
+    matches = [path for path in (run_dir / "evaluation").glob("*.json")
+               if _is_study_evaluation(read_json(path), spec)]
+    return max(matches, key=lambda p: p.stat().st_mtime) if matches else None
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; ``{}`` when the file is unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def latest_logged_step(run_dir: Path) -> int | None:
+    """The newest step in the run's TensorBoard training logs (loads TensorFlow)."""
+    from tfbvae.event_files import event_file_paths, events
+
+    steps = [event.step for path in event_file_paths(run_dir / "logs" / "train")
+             for event in events(path) if event.summary.value]
+    return max(steps) if steps else None
+
+
+def _run_record(run_dir: Path) -> dict | None:
+    record = run_config.read_run(run_dir)
+    return record if record and "flags" in record else None
+
+
+def _is_study_evaluation(results: dict, spec: StudySpec) -> bool:
+    model = results.get("model") or {}
+    return (results.get("preset") == spec.preset
+            and list(results.get("overrides") or []) == list(spec.overrides)
+            and results.get("seed") == EVALUATION_SEED
+            and model.get("kind") == "run" and model.get("step") == spec.steps
+            and isinstance(results.get("summary"), dict))
