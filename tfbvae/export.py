@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfbvae
+from tfbvae import errors
 from tfbvae.divergences import gaussian_kl_per_dim
 from tfbvae.model import BetaVAE
 from tfbvae.serving_config import PARTS, check_model_name, write_models_config
@@ -49,6 +50,10 @@ TMP_PREFIX = ".tmp-export-"
 # Seconds to sleep between writing a version and renaming it into place: lets the kill test
 # SIGKILL an export at its most delicate moment deterministically. Unset in normal use.
 PAUSE_ENV = "TFBVAE_EXPORT_PAUSE_BEFORE_RENAME"
+
+
+class ExportInputError(errors.BadInput, ValueError):
+    """Images or a crop given to :func:`export_model` that do not fit the model."""
 
 
 def list_versions(model_dir: str) -> list[int]:
@@ -81,17 +86,18 @@ def kl_per_dim(model: BetaVAE, images: Any, batch_size: int = 256) -> list[float
     """
     total = np.zeros(model.latent_dim, np.float64)
     count = 0
+    image_shape = tuple(int(d) for d in model.encoder.inputs[0].shape[1:])
     for batch in _image_batches(images, batch_size):
-        if len(batch.shape) != 4:
-            raise ValueError(
-                f"kl_images must hold image batches shaped (n, H, W, C); got a batch shaped "
-                f"{tuple(batch.shape)}."
+        if len(batch.shape) != 4 or tuple(batch.shape[1:]) != image_shape:
+            raise ExportInputError(
+                f"kl_images must hold the model's images, shaped (n, "
+                f"{', '.join(map(str, image_shape))}); got a batch shaped {tuple(batch.shape)}."
             )
         mean, log_var = model.encode(batch)
         total += np.sum(np.asarray(gaussian_kl_per_dim(mean, log_var), np.float64), axis=0)
         count += int(batch.shape[0])
     if count == 0:
-        raise ValueError("kl_images holds no image: pass at least one, or leave it out (None).")
+        raise ExportInputError("kl_images holds no image: pass at least one, or leave it out (None).")
     return (total / count).tolist()
 
 
@@ -113,7 +119,7 @@ def _normalise_crop(crop) -> tuple[int, int] | None:
         crop = (crop, crop)
     crop = tuple(int(c) for c in crop)
     if len(crop) != 2 or min(crop) <= 0:
-        raise ValueError(
+        raise ExportInputError(
             f"crop must be None (largest centred square), a side or (height, width) > 0; got {crop}."
         )
     return crop

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tfbvae import run_config
+from tfbvae import errors, run_config
 from tfbvae.metrics.utils import RepresentationFunction
 from tfbvae.serving_config import PARTS
 
@@ -33,7 +33,7 @@ SIGNATURE = "serving_default"
 TRAIN_LOGS = os.path.join("logs", "train")  # tfbvae.training's TensorBoard split
 
 
-class ModelSourceError(ValueError):
+class ModelSourceError(errors.BadInput, ValueError):
     """A ``--model`` path that names no usable model; the message says what was expected."""
 
 

@@ -101,18 +101,47 @@ def default_model_name(config: Mapping[str, Any]) -> str:
 
 
 def read_run(run_dir: str | os.PathLike) -> dict | None:
-    """The ``run.json`` record of a run directory, or ``None`` if there is none."""
+    """The ``run.json`` record of a run directory, or ``None`` if there is none.
+
+    Raises :class:`RunConfigError` when the file cannot be read, is not JSON, is not the record
+    :func:`write_run` writes, or has another format version: the message names the file and
+    what to do, since a run's settings cannot be guessed.
+    """
     path = Path(run_dir) / RUN_FILE
     if not path.exists():
         return None
-    with open(path) as f:
-        record = json.load(f)
+    flags_file = Path(run_dir) / FLAGS_FILE
+    fix = "Restore it (e.g. from a backup), or train in a new --run_dir" + (
+        f" with the run's settings: --flagfile={flags_file} --run_dir=<new directory>."
+        if flags_file.is_file() else ".")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunConfigError(f"cannot read {path}: {err}. {fix}") from None
+    except json.JSONDecodeError as err:
+        raise RunConfigError(f"{path} is not JSON ({err}): the run's record is damaged. {fix}") from None
+    if not (isinstance(record, dict) and all(isinstance(record.get(k), dict) for k in ("flags", "data"))):
+        raise RunConfigError(
+            f"{path} is not a tfbvae run record (a JSON object with 'format', 'flags' and "
+            f"'data'; it holds {_describe(record)}). {fix}"
+        )
     if record.get("format") != FORMAT_VERSION:
         raise RunConfigError(
             f"{path} has format {record.get('format')!r}; this tfbvae reads format "
             f"{FORMAT_VERSION}. Use the tfbvae version that wrote it, or start a new run directory."
         )
     return record
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _describe(value: Any) -> str:
+    """What a JSON value is, for an error message: its type, or an object's keys."""
+    if isinstance(value, dict):
+        return f"an object with keys {sorted(value)[:8]}"
+    return _JSON_TYPES[type(value)]
 
 
 def check_resumable(record: Mapping[str, Any], config: Mapping[str, Any], run_dir) -> list[str]:
