@@ -1,5 +1,10 @@
 """What ``apps/evaluate.py`` adds around :func:`tfbvae.metrics.evaluate`: count overrides, a
-progress bar, and the results as strict JSON and a short Markdown table."""
+progress bar, and the results as strict JSON and a short Markdown table.
+
+Result files are committed and compared across machines, so they record paths as
+:func:`portable_paths` writes them: relative to this repository when inside it, ``~/...`` under
+the home directory, else as given.
+"""
 
 from __future__ import annotations
 
@@ -139,6 +144,24 @@ def strict_json(value: Any, path: str = "") -> tuple[Any, dict[str, str]]:
     return clean(value, path), replaced
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout tfbvae runs from
+
+
+def portable_paths(value: Any) -> Any:
+    """``value`` (a JSON-ready record) with every path in its strings made machine-independent:
+    ``<repository>/runs/x`` becomes ``runs/x`` and ``<home>/.cache/x`` becomes ``~/.cache/x``
+    (also inside longer strings, e.g. "training logs (<repository>/runs/x/logs/train)")."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    for root, shown in ((REPO_ROOT, ""), (Path.home().resolve(), "~/")):
+        value = value.replace(f"{root}{os.sep}", shown)
+    return value
+
+
 def _format(value: Any) -> str:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return str(value)
@@ -151,7 +174,7 @@ def markdown_report(results: Mapping[str, Any]) -> str:
     """A short Markdown summary: the model, data and counts, and one row per metric."""
     model = results["model"]
     lines = [
-        f"# Disentanglement of `{model['path']}`",
+        f"# Disentanglement of `{model.get('encoder') or model['path']}`",
         "",
         f"- model: {model['kind']}" + (f", version {model['version']}" if model.get("version") else "")
         + (f", step {model['step']}" if model.get("step") is not None else ""),
@@ -186,10 +209,11 @@ def markdown_report(results: Mapping[str, Any]) -> str:
 
 def write_report(results: Mapping[str, Any], output_dir: str | os.PathLike, stem: str) -> tuple[Path, Path]:
     """Writes ``<stem>.json`` (strict JSON; NaN/Inf become null and are listed under
-    ``non_finite_values``) and ``<stem>.md``, each atomically. Returns their paths."""
+    ``non_finite_values``; paths made portable) and ``<stem>.md``, each atomically. Returns
+    their paths."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    clean, replaced = strict_json(dict(results))
+    clean, replaced = strict_json(portable_paths(dict(results)))
     clean["non_finite_values"] = replaced
     clean["non_finite_note"] = ("NaN/Infinity are not JSON: such values are written as null and "
                                 "listed in non_finite_values by JSON path")
