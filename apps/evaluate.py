@@ -11,8 +11,15 @@ exported encoder SavedModel ``<base>/<name>/encoder/<version>`` (any SavedModel 
 disentanglement_lib. Writes ``<output_dir>/metrics_<preset>_seed<seed>.json`` (every score, the
 counts, seed, data source, the model's identity and timings, and with ``--heldout`` the
 reconstruction and KL on the images the model's run held out; strict JSON: NaN/Inf become null
-and are listed under ``non_finite_values``) and a ``.md`` table beside it, which is also
-printed. Exit status: 0 done, 1 unusable model or data, or bad flags.
+and are listed under ``non_finite_values``; paths inside this repository are recorded relative
+to it) and a ``.md`` table beside it, which is also printed. Given a decoder
+(``<base>/<name>/decoder/<version>``), it evaluates the encoder of the same version, names it
+in the report and says so: the metrics measure the encoder's representation.
+
+Exit status (a refusal is one ``ERROR:`` line naming the problem and the fix): 0 done; 2 bad
+input (a wrong or missing flag, a path that is no model, a run without a checkpoint or with a
+damaged ``run.json``, a model that does not take dSprites images, dSprites not available as
+asked); 1 failure. Flags are checked before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ import sys
 import time
 
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
-from absl import app, flags
+from absl import flags
+
+from tfbvae import app_runner, errors, model_flags
+from tfbvae.data.dsprites_sources import SOURCES as DSPRITES_SOURCES
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Run directory, exported SavedModel (<base>/<name>/encoder/<version>) or export <base>/<name>.", required=True)
-flags.DEFINE_string("checkpoint", None, "With a run directory: one of its checkpoints (.../checkpoints/ckpt-<step>) instead of the latest.")
+model_flags.define_model_flags()
 flags.DEFINE_enum("dataset", "dsprites", ["dsprites"], "Ground-truth data set of the metrics.")
-flags.DEFINE_enum("dsprites_source", "auto", ["auto", "rendered", "official", "tfds"], "dSprites images: auto (the official .npz when found, else rendered offline), rendered, official (--data_path) or tfds.")
+flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images: auto (the official .npz when found, else rendered offline), rendered, official (--data_path) or tfds.")
 flags.DEFINE_string("data_path", None, "The official dSprites .npz (with --dsprites_source=official or auto).")
 flags.DEFINE_string("tfds_data_dir", None, "TensorFlow Datasets' data directory (with --dsprites_source=tfds).")
 flags.DEFINE_string("metrics", "all", "Comma-separated metrics (beta_vae, factor_vae, mig, dci, sap, modularity, unsupervised) or 'all'.")
@@ -50,37 +59,38 @@ def default_output_dir(source) -> str:
     return os.path.join("evaluation", f"{name}_v{source.version}" if source.version else name)
 
 
+def _decoder_paths(source) -> tuple:
+    """The paths that name an export's decoder: its version directory and ``.../decoder``."""
+    decoder = source.decoder_dir
+    return () if decoder is None else (decoder, decoder.parent)
+
+
 def result_stem(preset: str, overrides: list[str], seed: int) -> str:
     return f"metrics_{preset}{'_custom' if overrides else ''}_seed{seed}"
 
 
-def fail(message: str) -> int:
-    print(f"ERROR: {message}", file=sys.stderr)
-    return 1
-
-
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments {argv[1:]}: flags are written --name=value.")
+    """Evaluates the model the flags name; refusals reach the user through
+    :mod:`tfbvae.app_runner`."""
     import numpy as np
 
     from tfbvae.evaluation_report import MetricsProgress, apply_overrides, write_report
     from tfbvae.metrics import evaluate, get_preset, parse_metric_names
-    from tfbvae.model_source import ModelSourceError, open_model
+    from tfbvae.model_source import open_model
 
     try:
         names = parse_metric_names(FLAGS.metrics)
         counts = apply_overrides(get_preset(FLAGS.preset), names, FLAGS.override)
     except ValueError as err:
-        raise app.UsageError(str(err)) from None
+        raise errors.BadInput(str(err)) from None
 
     start = time.perf_counter()
-    try:
-        source = open_model(FLAGS.model, FLAGS.checkpoint)
-        identity = source.identity()
-        representation_function = source.representation_function(FLAGS.batch_size)
-    except (ModelSourceError, FileNotFoundError) as err:
-        return fail(str(err))
+    source = open_model(FLAGS.model, FLAGS.checkpoint)
+    identity = source.identity()
+    representation_function = source.representation_function(FLAGS.batch_size)
+    if source.kind == "export" and source.path in _decoder_paths(source):
+        print(f"NOTE: {FLAGS.model} is a decoder; evaluating the encoder of the same export, "
+              f"{source.encoder_dir}", file=sys.stderr)
     loaded = time.perf_counter()
 
     from tfbvae.data.dsprites import DSprites
@@ -88,13 +98,15 @@ def main(argv: list[str]) -> int:
     try:
         data = DSprites(FLAGS.dsprites_source, FLAGS.data_path, FLAGS.tfds_data_dir)
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
-        return fail(f"cannot load dSprites ({FLAGS.dsprites_source}): {err}\nPass "
-                    "--dsprites_source=rendered (no download needed), or --data_path=<the "
-                    "official dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz>.")
+        raise errors.BadInput(
+            f"cannot load dSprites ({FLAGS.dsprites_source}): {err}. Pass "
+            "--dsprites_source=rendered (no download needed), or --data_path=<the official "
+            "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz>.") from None
     if tuple(source.image_shape) != tuple(data.observation_shape):
-        return fail(f"{FLAGS.model} takes images shaped {tuple(source.image_shape)}, but "
-                    f"{FLAGS.dataset} images are {tuple(data.observation_shape)}: evaluate a "
-                    "model trained on dSprites")
+        raise errors.BadInput(
+            f"{FLAGS.model} takes images shaped {tuple(source.image_shape)}, but "
+            f"{FLAGS.dataset} images are {tuple(data.observation_shape)}: evaluate a model "
+            "trained on dSprites.")
     data_loaded = time.perf_counter()
     trained_on = source.data_source
     warnings = []
@@ -133,7 +145,7 @@ def main(argv: list[str]) -> int:
             "load_model_seconds": loaded - start,
             "load_data_seconds": data_loaded - loaded,
             "trace_seconds": warmed - data_loaded,
-            "metrics_seconds": results["total_seconds"],
+            "metrics_seconds": results.pop("total_seconds"),  # one total: the app's, below
             "heldout_seconds": done - metrics_done,
             "total_seconds": done - start,
         },
@@ -152,4 +164,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app_runner.run(main)

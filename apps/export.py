@@ -3,9 +3,16 @@
     python apps/export.py --run_dir=runs/dsprites                 # latest checkpoint of a run
     python apps/export.py --keras_model=model.keras --model_name=dsprites_capacity
 
-Writes the next version of ``<base_dir>/<model_name>/encoder/`` and ``.../decoder/``, their
-metadata (``assets.extra/tfbvae_metadata.json``) and ``<base_dir>/models.config``, then prints
-the ``tensorflow_model_server`` command that serves them. See ``exported_models/README.md``.
+Writes the next version of ``<export_base>/<model_name>/encoder/`` and ``.../decoder/``, their
+metadata (``assets.extra/tfbvae_metadata.json``) and ``<export_base>/models.config``, then
+prints the ``tensorflow_model_server`` command that serves them. See
+``exported_models/README.md``. ``--export_base`` is the flag of the same name of
+``apps/train.py`` (``--base_dir`` is its old name, still accepted).
+
+Exit status (a refusal is one ``ERROR:`` line naming the problem and the fix): 0 exported; 2 bad
+input (a wrong or missing flag, a directory that is not a training run, a run without a
+checkpoint or with a damaged ``run.json``, a file that is not a .keras model or a .npy of
+images); 1 failure. Flags are checked before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -14,15 +21,17 @@ import json
 import os
 
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
-from absl import app, flags
+from absl import flags
 
+from tfbvae import app_runner, errors, model_flags
 from tfbvae.serving_config import MODEL_NAME_PATTERN
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "Training run directory: exports its latest checkpoint.")
 flags.DEFINE_string("checkpoint", None, "With --run_dir: a checkpoint of the run (.../ckpt-<step>) instead of the latest.")
 flags.DEFINE_string("keras_model", None, "A .keras file of a tfbvae BetaVAE (model.save(...)).")
-flags.DEFINE_string("base_dir", "exported_models", "Root of the export tree (TensorFlow Serving's base path).")
+flags.DEFINE_string("export_base", "exported_models", "Root of the export tree (TensorFlow Serving's base path).")
+flags.DEFINE_alias("base_dir", "export_base")  # its name before it matched apps/train.py's
 flags.DEFINE_string(
     "model_name", None,
     "Served model name: <model_name>_encoder / _decoder. Default: <dataset>_<objective> of the "
@@ -48,10 +57,7 @@ flags.register_multi_flags_validator(
     ["run_dir", "keras_model"], _one_source,
     message="Give exactly one of --run_dir (a training run directory) or --keras_model (a .keras file).",
 )
-flags.register_validator(
-    "run_dir", lambda v: v is None or os.path.isdir(v),
-    message="--run_dir must be an existing training run directory (the --output_dir of apps/train.py).",
-)
+flags.register_validator("run_dir", model_flags.check_run_dir)
 flags.register_validator(
     "keras_model", lambda v: v is None or (v.endswith(".keras") and os.path.isfile(v)),
     message="--keras_model must be an existing .keras file (saved with model.save('name.keras')).",
@@ -87,9 +93,17 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
         return source.model, metadata, default_model_name(metadata["flags"])
     import keras
 
-    import tfbvae.model  # noqa: F401  (registers BetaVAE for deserialisation)
+    import tfbvae.model  # registers BetaVAE for deserialisation
 
-    model = keras.saving.load_model(keras_model)
+    try:
+        model = keras.saving.load_model(keras_model)
+    except (OSError, ValueError, TypeError) as err:
+        raise errors.BadInput(
+            f"cannot load --keras_model={keras_model}: {str(err).rstrip('.')}. Pass a .keras "
+            "file of a tfbvae BetaVAE (model.save('name.keras')).") from None
+    if not isinstance(model, tfbvae.model.BetaVAE):
+        raise errors.BadInput(f"--keras_model={keras_model} holds a {type(model).__name__}, not "
+                              "a tfbvae BetaVAE: export one saved with BetaVAE.save('name.keras').")
     metadata = {"source": os.path.abspath(keras_model), "latent_dim": int(model.latent_dim)}
     if getattr(model, "optimizer", None) is not None:
         metadata["step"] = int(model.optimizer.iterations.numpy())
@@ -97,9 +111,9 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
     return model, metadata, name
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]} (flags are --name=value).")
+def main(argv: list[str]) -> None:
+    """Exports the model the flags name; refusals reach the user through
+    :mod:`tfbvae.app_runner`."""
     import numpy as np
 
     from tfbvae.export import export_model
@@ -107,14 +121,19 @@ def main(argv):
     model, metadata, default_name = load(FLAGS.run_dir, FLAGS.keras_model)
     model_name = FLAGS.model_name or default_name
     if not MODEL_NAME_PATTERN.fullmatch(model_name):
-        raise app.UsageError(
+        raise errors.BadInput(
             f"The default model name {model_name!r} cannot name a served model: pass "
             "--model_name (letters, digits, '_', '.', '-')."
         )
-    kl_images = np.load(FLAGS.kl_images, mmap_mode="r") if FLAGS.kl_images else None
+    try:
+        kl_images = np.load(FLAGS.kl_images, mmap_mode="r") if FLAGS.kl_images else None
+    except (OSError, ValueError) as err:
+        raise errors.BadInput(
+            f"cannot read --kl_images={FLAGS.kl_images}: {str(err).rstrip('.')}. Pass a .npy "
+            "written by numpy.save of images shaped (n, H, W, C).") from None
     crop = [int(s) for s in FLAGS.crop] if FLAGS.crop else None
     crop = crop[0] if crop and len(crop) == 1 else crop
-    written = export_model(model, FLAGS.base_dir, model_name, metadata, kl_images=kl_images, crop=crop)
+    written = export_model(model, FLAGS.export_base, model_name, metadata, kl_images=kl_images, crop=crop)
     print(json.dumps(written, indent=2))
     print(
         "Serve with:\n  tensorflow_model_server --port=8500 --rest_api_port=8501 "
@@ -124,4 +143,4 @@ def main(argv):
 
 if __name__ == "__main__":
     FLAGS.set_default("verbosity", -1)  # WARNING: TensorFlow's save logs hide the result
-    app.run(main)
+    app_runner.run(main)

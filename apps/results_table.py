@@ -5,17 +5,20 @@
 Each argument is a ``metrics_<preset>_seed<seed>.json`` that ``apps/evaluate.py`` wrote. A row
 gives the model, its objective, training steps, the headline score of each metric, the held-out
 reconstruction and KL (nats per image), the training time from the run's TensorBoard logs (first
-to last event, when the run directory is there) and the preset. Exit status: 0, or 1 when a file
-is not an evaluation result.
+to last event, when the run directory is there) and the preset.
+
+Exit status (a refusal is one ``ERROR:`` line naming the problem and the fix): 0 done; 2 bad
+input (no file given, a file that cannot be read or is not a result of ``apps/evaluate.py``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from tfbvae import app_runner, errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", None, "Also write the table to this file.")
@@ -69,23 +72,31 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines + [row(r) for r in results]) + "\n"
 
 
+def read_result(path: str) -> dict:
+    """One ``metrics_*.json`` of ``apps/evaluate.py``; :class:`tfbvae.errors.BadInput` when the
+    file cannot be read or is not one."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError) as err:
+        raise errors.BadInput(f"cannot read {path}: {err}. Pass the metrics_<preset>_seed<seed>"
+                              ".json files apps/evaluate.py writes.") from None
+    fields = {"summary": dict, "model": dict, "preset": str}
+    wrong = sorted(k for k, kind in fields.items()
+                   if not isinstance(record, dict) or not isinstance(record.get(k), kind))
+    if wrong or not {"kind", "metadata"} <= set(record["model"]):
+        raise errors.BadInput(f"{path} is not a result of apps/evaluate.py (it lacks "
+                              f"{', '.join(wrong or ['model.kind, model.metadata'])}): pass the "
+                              "metrics_<preset>_seed<seed>.json files apps/evaluate.py writes.")
+    return record
+
+
 def main(argv: list[str]) -> int:
-    results = []
-    for path in argv[1:]:
-        try:
-            with open(path) as f:
-                record = json.load(f)
-        except (OSError, ValueError) as err:
-            print(f"ERROR: cannot read {path}: {err}", file=sys.stderr)
-            return 1
-        missing = {"summary", "model", "preset"} - set(record if isinstance(record, dict) else ())
-        if missing:
-            print(f"ERROR: {path} is not a result of apps/evaluate.py (it lacks "
-                  f"{', '.join(sorted(missing))})", file=sys.stderr)
-            return 1
-        results.append(record)
-    if not results:
-        raise app.UsageError("pass one or more metrics_<preset>_seed<seed>.json files")
+    """Prints (and with --output writes) the table of the result files given as arguments."""
+    if len(argv) < 2:
+        raise errors.BadInput("pass one or more metrics_<preset>_seed<seed>.json files, e.g. "
+                              "python apps/results_table.py runs/*/evaluation/metrics_fast_seed0.json")
+    results = [read_result(path) for path in argv[1:]]
     text = table(results)
     print(text, end="")
     if FLAGS.output:
@@ -95,4 +106,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app_runner.run(main, takes_arguments=True)

@@ -6,25 +6,22 @@ on dSprites, rendered offline when the official file is absent). The run directo
 the run), TensorBoard logs (``tensorboard --logdir <run_dir>/logs``), checkpoints and, at the
 end, the TF Serving export. Running the same command again resumes the run from its newest
 checkpoint; a setting that changes the model of the run in that directory is refused.
-Exit status: 0 when done; 1 for bad flags, a refused run directory, missing data or a NaN/Inf
-stop (the message says which, and what to do).
+Exit status (every refusal is one ``ERROR:`` line naming the problem and the fix): 0 done; 2
+bad input (a wrong or inconsistent flag, a run directory in use or holding another model, a
+damaged ``run.json``, missing data); 1 failure (the loss became NaN/Inf); 130/143 stopped by
+Ctrl-C/SIGTERM after saving a checkpoint (run the same command to resume). Flags are checked
+before TensorFlow is imported.
 """
 
 from __future__ import annotations
 
-import sys
-
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
-from absl import app, flags
+from absl import flags
 from absl import logging as absl_logging
 
-from tfbvae import run_config
+from tfbvae import app_runner, run_config
 from tfbvae.data import celeba, dsprites_sources
-from tfbvae.data.pipeline import DATASET_NAMES
-from tfbvae.likelihoods import LIKELIHOODS
-from tfbvae.networks import NETWORKS
-from tfbvae.objectives import OBJECTIVES
-from tfbvae.strategies import STRATEGIES
+from tfbvae.names import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, STRATEGIES
 
 INTERVAL_FLAGS = ("checkpoint_every", "image_every", "validate_every")
 DATA_SOURCES = {"dsprites": dsprites_sources.SOURCES, "celeba": celeba.SOURCES}
@@ -37,7 +34,7 @@ def define_flags(fv: flags.FlagValues) -> list[str]:
     """
     before = set(fv)
     # -- data --
-    flags.DEFINE_enum("dataset", "dsprites", DATASET_NAMES, "Data set (image_folder: any tree of images, e.g. 3D chairs).", flag_values=fv)
+    flags.DEFINE_enum("dataset", "dsprites", DATASETS, "Data set (image_folder: any tree of images, e.g. 3D chairs).", flag_values=fv)
     flags.DEFINE_string("data_source", "auto", "dsprites: auto|rendered|official|tfds (auto: the official .npz when found, else rendered offline). celeba: auto|tfds|zip|folder (auto: --data_path's zip or folder, else tfds' prepared copy; only tfds downloads). image_folder: auto.", flag_values=fv)
     flags.DEFINE_string("data_path", None, "The official dSprites .npz, CelebA's img_align_celeba.zip or folder, or the image folder.", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "tfbvae's data cache (default $TFBVAE_DATA_DIR or ~/.cache/tfbvae).", flag_values=fv)
@@ -50,11 +47,11 @@ def define_flags(fv: flags.FlagValues) -> list[str]:
     flags.DEFINE_float("validation_fraction", 0.01, "Fraction of the images held out for validation (fixed by --seed).", flag_values=fv)
     flags.DEFINE_integer("validation_steps", 20, "Validation batches per validation (0: all held-out images).", flag_values=fv)
     # -- model --
-    flags.DEFINE_enum("network", "burgess", list(NETWORKS), "Encoder/decoder architecture.", flag_values=fv)
+    flags.DEFINE_enum("network", "burgess", NETWORKS, "Encoder/decoder architecture.", flag_values=fv)
     flags.DEFINE_integer("latent_dim", 10, "Number of latent dimensions z.", flag_values=fv)
-    flags.DEFINE_enum("likelihood", "bernoulli", list(LIKELIHOODS), "p(x|z): bernoulli (binary images) or gaussian (fixed sigma).", flag_values=fv)
+    flags.DEFINE_enum("likelihood", "bernoulli", LIKELIHOODS, "p(x|z): bernoulli (binary images) or gaussian (fixed sigma).", flag_values=fv)
     flags.DEFINE_float("gaussian_sigma", 1.0, "Sigma of the gaussian likelihood.", flag_values=fv)
-    flags.DEFINE_enum("objective", "capacity", list(OBJECTIVES), "beta: recon + beta*KL; capacity: recon + gamma*|KL - C|; hinge: recon + gamma*max(0, KL - C).", flag_values=fv)
+    flags.DEFINE_enum("objective", "capacity", OBJECTIVES, "beta: recon + beta*KL; capacity: recon + gamma*|KL - C|; hinge: recon + gamma*max(0, KL - C).", flag_values=fv)
     flags.DEFINE_float("beta", 1.0, "beta of the beta objective (1: the plain VAE).", flag_values=fv)
     flags.DEFINE_float("gamma", 1000.0, "gamma of the capacity and hinge objectives.", flag_values=fv)
     flags.DEFINE_float("c_max", 25.0, "Capacity C reached at --c_stop_steps, in nats.", flag_values=fv)
@@ -80,7 +77,7 @@ def define_flags(fv: flags.FlagValues) -> list[str]:
     flags.DEFINE_string("model_name", None, "Exported model name (default <dataset>_<objective>).", flag_values=fv)
     flags.DEFINE_boolean("progress", True, "Show the progress bar.", flag_values=fv)
     # -- distribution --
-    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (TF_CONFIG), tpu.", flag_values=fv)
+    flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (TF_CONFIG), tpu.", flag_values=fv)
     flags.DEFINE_string("tpu", None, "With --strategy=tpu: the TPU's name or grpc:// address (empty: local).", flag_values=fv)
     names = sorted(set(fv) - before)
     _register_validators(fv)
@@ -192,8 +189,8 @@ def config_from_flags(fv: flags.FlagValues, names: list[str]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments {argv[1:]}: flags are written --name=value.")
+    """Trains (or resumes) the run the flags describe; tfbvae's errors reach the user through
+    :mod:`tfbvae.app_runner` as one message and an exit status."""
     import logging
 
     from tfbvae import training
@@ -202,12 +199,7 @@ def main(argv: list[str]) -> int:
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("tfbvae").setLevel(logging.INFO)
 
-    config = config_from_flags(flags.FLAGS, APP_FLAGS)
-    try:
-        result = training.train(config)
-    except (training.TrainingDiverged, training.DataUnavailable, run_config.RunConfigError) as err:
-        print(f"\nERROR: {err}", file=sys.stderr)
-        return 1
+    result = training.train(config_from_flags(flags.FLAGS, APP_FLAGS))
     print(f"Done: {result.run_dir} at step {result.step}.")
     if result.export:
         print(f"Exported: {result.export['encoder']} and {result.export['decoder']}")
@@ -216,4 +208,4 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     APP_FLAGS = define_flags(flags.FLAGS)
-    app.run(main)
+    app_runner.run(main)

@@ -15,27 +15,33 @@ of the run it came from, when that directory is still there); without logs it dr
 KL per dimension as a bar chart (``kl_per_dim.png``). Input images are dSprites samples, or
 ``--images`` (a .npy of images ``(n, H, W, C)``, uint8 or float in [0, 1]) for other data.
 Writes PNGs, ``traversals.gif`` and ``pictures.json`` (what was drawn, from which model, the KL
-and its source) to ``--output_dir``. Exit status: 0 done, 1 unusable model or images.
+and its source; paths inside this repository relative to it) to ``--output_dir``.
+
+Exit status (a refusal is one ``ERROR:`` line naming the problem and the fix): 0 done; 2 bad
+input (a wrong or missing flag, a path that is no model, a run without a checkpoint or with a
+damaged ``run.json``, ``--images`` that do not fit the model, dSprites not available as asked);
+1 failure. Flags are checked before TensorFlow is imported.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
-from absl import app, flags
+from absl import flags
+
+from tfbvae import app_runner, errors, model_flags
+from tfbvae.data.dsprites_sources import SOURCES as DSPRITES_SOURCES
 
 PICTURES = ("traversals", "gif", "reconstructions", "samples", "kl_curves")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Run directory, exported SavedModel (<base>/<name>/encoder/<version>) or export <base>/<name>.", required=True)
-flags.DEFINE_string("checkpoint", None, "With a run directory: one of its checkpoints (.../checkpoints/ckpt-<step>) instead of the latest.")
+model_flags.define_model_flags()
 flags.DEFINE_string("output_dir", None, "Where the pictures go (default <run_dir>/pictures for a run, pictures/<name>_v<version> for an export).")
 flags.DEFINE_list("what", list(PICTURES), f"Pictures to draw: some of {', '.join(PICTURES)}.")
 flags.DEFINE_string("images", None, "A .npy of input images (n, H, W, C), uint8 0..255 or float in [0, 1]; default: dSprites samples.")
-flags.DEFINE_enum("dsprites_source", "auto", ["auto", "rendered", "official", "tfds"], "dSprites images when --images is not given (auto: the official .npz when found, else rendered).")
+flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images when --images is not given (auto: the official .npz when found, else rendered).")
 flags.DEFINE_string("data_path", None, "The official dSprites .npz.")
 flags.DEFINE_integer("num_images", 8, "Input images shown as reconstructions (the first one is traversed).", lower_bound=1)
 flags.DEFINE_integer("gif_images", 3, "Input images (rows) of the animated traversal.", lower_bound=1)
@@ -68,11 +74,18 @@ def input_images(source, count: int):
     import numpy as np
 
     if FLAGS.images:
-        images = np.load(FLAGS.images, mmap_mode="r")
+        from tfbvae.pixels import BadImages, check_image_values
+
+        try:
+            images = np.load(FLAGS.images, mmap_mode="r")
+        except (OSError, ValueError) as err:  # not a .npy, truncated, or Python objects
+            raise BadImages(f"--images {FLAGS.images} is not a readable .npy array: {err}") from None
         if images.ndim != 4 or tuple(images.shape[1:]) != tuple(source.image_shape):
             raise ValueError(f"--images {FLAGS.images} holds an array shaped {images.shape}; the "
                              f"model takes images shaped (n, {', '.join(map(str, source.image_shape))})")
-        return np.asarray(images[:count]), None
+        chosen = np.asarray(images[:count])
+        check_image_values(chosen, f"--images {FLAGS.images}")  # the serving signatures' rule
+        return chosen, None
     if tuple(source.image_shape) != (64, 64, 1):
         raise ValueError(f"the model takes {tuple(source.image_shape)} images, not dSprites': pass "
                          "--images=<a .npy of its kind of images, (n, H, W, C)>")
@@ -83,20 +96,19 @@ def input_images(source, count: int):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments {argv[1:]}: flags are written --name=value.")
-    from tfbvae.model_source import ModelSourceError, open_model
+    """Draws the pictures of the model the flags name; refusals reach the user through
+    :mod:`tfbvae.app_runner`."""
+    from tfbvae.model_source import open_model
 
-    try:
-        source = open_model(FLAGS.model, FLAGS.checkpoint)
+    source = open_model(FLAGS.model, FLAGS.checkpoint)
+    try:  # the images the user pointed at (--images, or dSprites from --dsprites_source)
         images, data = input_images(source, max(FLAGS.num_images, FLAGS.gif_images))
-        kl, kl_source = source.kl_per_dim(images)
-    except (ModelSourceError, FileNotFoundError, ValueError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
+        raise errors.BadInput(str(err)) from None
+    kl, kl_source = source.kl_per_dim(images)
     from tfbvae import visualization as vis
+    from tfbvae.evaluation_report import portable_paths, strict_json
     from tfbvae.visualization import kl_bar_chart, reconstruction_grid
-    from tfbvae.evaluation_report import strict_json
     output_dir = FLAGS.output_dir or default_output_dir(source)
     os.makedirs(output_dir, exist_ok=True)
     written = {}
@@ -146,7 +158,7 @@ def main(argv: list[str]) -> int:
             "what", "images", "dsprites_source", "label_factors", "factor_samples", "num_images", "gif_images", "span", "steps",
             "num_samples", "frame_ms", "seed")},
     }
-    record, non_finite = strict_json(record)
+    record, non_finite = strict_json(portable_paths(record))
     record["non_finite_values"] = non_finite  # NaN/Inf are written as null (strict JSON)
     with open(os.path.join(output_dir, "pictures.json"), "w") as f:
         json.dump(record, f, indent=2, allow_nan=False)
@@ -159,4 +171,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app_runner.run(main)

@@ -109,12 +109,27 @@ def test_evaluate_an_exported_encoder_end_to_end(exported, tmp_path):
 
 def test_unusable_models_and_flags_are_refused_with_the_fix(exported, tmp_path):
     result = evaluate_app(f"--model={tmp_path / 'missing'}")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "does not exist: pass a training run directory" in result.stderr
     result = evaluate_app(f"--model={exported}", "--metrics=beta_vae,nonsense")
-    assert result.returncode == 1 and "unknown metric(s) ['nonsense']" in result.stderr
+    assert result.returncode == 2 and "unknown metric(s) ['nonsense']" in result.stderr
     result = evaluate_app(f"--model={exported}", "--metrics=mig", "--override=mig.num_eval=3")
-    assert result.returncode == 1 and "no selected metric has a count 'num_eval'" in result.stderr
+    assert result.returncode == 2 and "no selected metric has a count 'num_eval'" in result.stderr
+
+
+def test_a_decoder_path_evaluates_the_encoder_of_its_export_and_says_so(exported, tmp_path):
+    result = evaluate_app(f"--model={exported / 'decoder' / '1'}", "--dsprites_source=rendered",
+                          "--metrics=mig", "--override=mig.num_train=50",
+                          "--noheldout", "--noprogress", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    encoder = exported / "encoder" / "1"
+    assert f"is a decoder; evaluating the encoder of the same export, {encoder}" in result.stderr
+    results = strict_loads((tmp_path / "metrics_fast_custom_seed0.json").read_text())
+    assert results["model"]["encoder"] == str(encoder)
+    assert (tmp_path / "metrics_fast_custom_seed0.md").read_text().startswith(
+        f"# Disentanglement of `{encoder}`")
+    # One total time, measured once: the app's (the metrics' own is metrics_seconds).
+    assert "total_seconds" not in results and results["timings"]["total_seconds"] > 0
 
 
 def test_overrides_change_the_preset_counts():

@@ -49,7 +49,7 @@ def test_export_from_a_keras_file(tmp_path):
     model.save(tmp_path / "dsprites_beta.keras")
     np.save(tmp_path / "kl.npy", images(16))
 
-    result = run_app(f"--keras_model={tmp_path / 'dsprites_beta.keras'}", f"--base_dir={tmp_path / 'out'}",
+    result = run_app(f"--keras_model={tmp_path / 'dsprites_beta.keras'}", f"--export_base={tmp_path / 'out'}",
                      f"--kl_images={tmp_path / 'kl.npy'}", "--crop=60")
     written = written_paths(result.stdout)
     assert written["encoder"] == str(tmp_path / "out" / "dsprites_beta" / "encoder" / "1")
@@ -80,6 +80,7 @@ def test_export_from_a_run_directory(tmp_path):
             for dim, value in enumerate(values):
                 tf.summary.scalar(f"kl_per_dim/kl_{dim}", value, step=step)
 
+    # --base_dir: --export_base's old name, still accepted
     written = written_paths(run_app(f"--run_dir={run_dir}", f"--base_dir={tmp_path / 'out'}").stdout)
     assert written["decoder"] == str(tmp_path / "out" / "dsprites_capacity" / "decoder" / "1")
     meta = read_metadata(written["decoder"])
@@ -97,7 +98,8 @@ def test_export_from_a_run_directory(tmp_path):
     (["--keras_model=/nonexistent.keras"], "--keras_model must be an existing .keras file"),
     (["--run_dir=/", "--model_name=a/b"], "--model_name must be letters, digits"),
     (["--run_dir=/", "--crop=1,2,3"], "--crop must be SIDE or HEIGHT,WIDTH"),
+    (["--run_dir=/"], "--run_dir / is not a training run directory"),
 ])
 def test_flag_errors_name_the_flag_and_the_fix(flags, message):
     result = run_app(*flags, check=False)
-    assert result.returncode != 0 and message in result.stderr
+    assert result.returncode == 2 and message in result.stderr

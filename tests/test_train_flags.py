@@ -116,3 +116,20 @@ def test_flags_txt_parses_back_to_the_same_settings(tmp_path):
     run_config.write_run(tmp_path, config, {"source": "test"})
     assert config_of(f"--flagfile={tmp_path / run_config.FLAGS_FILE}") == config
     assert run_config.read_run(tmp_path)["flags"] == config
+
+
+def test_the_flags_offer_exactly_the_names_the_library_implements():
+    """The app takes its choices from tfbvae.names (no TensorFlow); each registry maps the same
+    names to its code."""
+    from tfbvae import likelihoods, names, networks, objectives, strategies
+    from tfbvae.data import pipeline
+
+    assert tuple(networks.NETWORKS) == names.NETWORKS
+    assert tuple(likelihoods.LIKELIHOODS) == names.LIKELIHOODS
+    assert tuple(objectives.OBJECTIVES) == names.OBJECTIVES
+    assert strategies.STRATEGIES is names.STRATEGIES and pipeline.DATASET_NAMES is names.DATASETS
+    fv, _ = parse()
+    for flag, choices in (("network", names.NETWORKS), ("likelihood", names.LIKELIHOODS),
+                          ("objective", names.OBJECTIVES), ("strategy", names.STRATEGIES),
+                          ("dataset", names.DATASETS)):
+        assert tuple(fv[flag].parser.enum_values) == choices

@@ -92,11 +92,11 @@ def test_pictures_of_a_run_directory_with_kl_curves_from_its_logs(run_dir, tmp_p
 
 def test_a_missing_model_is_refused_before_anything_is_drawn(tmp_path):
     result = visualize(f"--model={tmp_path / 'nowhere'}", f"--output_dir={tmp_path / 'out'}")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "does not exist: pass a training run directory" in result.stderr
     assert not (tmp_path / "out").exists()
     result = visualize(f"--model={tmp_path}", "--what=traversals,movie")
-    assert result.returncode != 0 and "--what takes a comma-separated subset" in result.stderr
+    assert result.returncode == 2 and "--what takes a comma-separated subset" in result.stderr
 
 
 def test_a_run_directory_opens_as_its_latest_checkpoint(run_dir):

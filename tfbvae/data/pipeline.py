@@ -20,8 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfbvae.data import celeba, dsprites_layout, dsprites_sources, image_folder, images
+from tfbvae.names import DATASETS as DATASET_NAMES
 
-DATASET_NAMES = ("dsprites", "celeba", "image_folder")
 # Byte value -> its 8 pixels (0/255), most significant bit first as np.packbits writes them.
 # One table lookup per byte unpacks 2-3x faster than shifting and masking.
 _BYTE_TO_PIXELS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)

@@ -1,0 +1,78 @@
+"""How every app runs: flags checked first, and each refusal one message and an exit status.
+
+``run(main)`` replaces ``absl.app.run(main)`` in ``apps/*.py``. It parses the flags (an app
+defines them without importing TensorFlow, so a wrong flag is answered at once), calls
+``main``, and turns what the user has to act on into ``ERROR: <message>`` on stderr (the
+message names the problem and the fix) and the exit status, never a traceback:
+
+====== ==============================================================================
+status meaning
+====== ==============================================================================
+0      done
+1      failure: the input was usable but the work failed (:class:`tfbvae.errors.Failure`,
+       e.g. training diverged)
+2      bad input: a wrong, missing or inconsistent flag, stray arguments, or a file or
+       directory that cannot be used as given (:class:`tfbvae.errors.BadInput`)
+128+N  stopped by signal N (130: Ctrl-C, 143: SIGTERM); training saves first and says how
+       to resume (:class:`tfbvae.errors.Interrupted`)
+====== ==============================================================================
+
+absl itself exits 1 on a flag error and prints the usage text on ``app.UsageError``; here a
+flag error is bad input like any other (2) and is one line. Other exceptions are bugs and keep
+their traceback. This module imports neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Callable, Sequence
+
+from absl import app, flags
+
+from tfbvae import errors
+
+Main = Callable[[Sequence[str]], "int | None"]
+
+
+def refuse(message: str, exit_code: int) -> int:
+    """Prints ``ERROR: message`` on stderr (after anything pending on stdout); returns
+    ``exit_code``."""
+    sys.stdout.flush()
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    return exit_code
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl's flag parsing, with a flag error refused as bad input (one line, exit 2)."""
+    try:
+        return flags.FLAGS(list(argv))
+    except flags.Error as err:
+        hint = " (--helpfull lists the flags)" if isinstance(err, flags.UnrecognizedFlagError) else ""
+        sys.exit(refuse(f"{err}{hint}", errors.EXIT_BAD_INPUT))
+
+
+def guarded(main: Main, takes_arguments: bool = False) -> Main:
+    """``main`` with tfbvae's errors (and Ctrl-C outside training) turned into exit statuses.
+
+    ``takes_arguments``: whether the app takes positional arguments (file names); otherwise
+    any is refused, since it is usually a flag written without ``--name=``.
+    """
+
+    def run_main(argv: Sequence[str]) -> int | None:
+        try:
+            if len(argv) > 1 and not takes_arguments:
+                raise errors.BadInput(f"unexpected arguments {list(argv[1:])}: flags are written "
+                                      "--name=value (--helpfull lists them).")
+            return main(argv)
+        except errors.TfbvaeError as err:
+            return refuse(str(err), err.exit_code)
+        except KeyboardInterrupt:
+            return refuse("interrupted (Ctrl-C) before finishing.", 128 + signal.SIGINT)
+
+    return run_main
+
+
+def run(main: Main, takes_arguments: bool = False) -> None:
+    """Runs an app's ``main`` as described in the module docstring (exits the process)."""
+    app.run(guarded(main, takes_arguments), flags_parser=parse_flags)
