@@ -7,6 +7,7 @@ imported first.
 """
 
 import importlib
+import importlib.util
 import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -31,6 +32,10 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str):
+    """The lazy public names, and any submodule on first use: after ``import tfbvae``,
+    ``tfbvae.checkpoints.restore_model(run_dir)`` works as the README writes it."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'tfbvae' has no attribute {name!r}")
