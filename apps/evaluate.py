@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
         data = DSprites(FLAGS.dsprites_source, FLAGS.data_path, FLAGS.tfds_data_dir)
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
         raise errors.BadInput(
-            f"cannot load dSprites ({FLAGS.dsprites_source}): {err}. Pass "
+            f"cannot load dSprites ({FLAGS.dsprites_source}): {str(err).rstrip('.')}. Pass "
             "--dsprites_source=rendered (no download needed), or --data_path=<the official "
             "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz>.") from None
     if tuple(source.image_shape) != tuple(data.observation_shape):
