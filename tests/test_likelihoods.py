@@ -64,6 +64,7 @@ def test_means_are_images_in_unit_interval(batch):
 
 def test_lookup_and_bad_arguments():
     assert isinstance(get_likelihood("gaussian", sigma=0.5), GaussianLikelihood)
+    assert GaussianLikelihood().sigma == 1.0  # the documented default
     with pytest.raises(ValueError, match="Unknown likelihood 'poisson'.*bernoulli"):
         get_likelihood("poisson")
     with pytest.raises(ValueError, match="sigma must be > 0"):

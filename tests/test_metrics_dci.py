@@ -46,9 +46,33 @@ def test_no_importance_scores_zero():
 
 
 def test_identity_representation_is_disentangled_complete_and_informative():
+    # Each factor's trees split on its own code only: the importance matrix is diagonal, so
+    # D = C = 1 (less the 1e-11 smoothing), and the codes predict every factor without error.
+    expected = {"disentanglement": 1.0, "completeness": 1.0,
+                "informativeness_train": 1.0, "informativeness_test": 1.0}
     scores = dci.compute_dci(DATA, lambda x: x, np.random.RandomState(0), **COUNTS)
-    assert scores["disentanglement"] >= 0.9 and scores["completeness"] >= 0.9
-    assert scores["informativeness_test"] >= 0.95
+    assert scores == pytest.approx(expected, abs=1e-8)
+    # Trees are blind to a code's scale: codes four orders of magnitude apart score the same.
+    scales = np.array([100.0, 10.0, 1.0, 0.1, 0.01])
+    scaled = dci.compute_dci(DATA, lambda x: scales * x, np.random.RandomState(0), **COUNTS)
+    assert scaled == pytest.approx(scores, abs=1e-12)
+
+
+def test_a_code_holding_two_factors_has_the_closed_form_disentanglement():
+    # Code 0 = factor 0 + 4 factor 1 (16 values: both factors, nothing else does); codes 1-3 are
+    # factors 2-4 on other scales. Each factor's trees use only its one informative code, so
+    # R = [[1, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]]: code 0 has
+    # disentanglement 1 - log 2 / log 5 and weight 2/5, the others 1 and 3/5; every factor has
+    # one code, so completeness is 1.
+    def representation(x):
+        return np.stack([100.0 * (x[:, 0] + 4 * x[:, 1]), 0.1 * x[:, 2], x[:, 3], 10.0 * x[:, 4]],
+                        axis=1)
+
+    scores = dci.compute_dci(DATA, representation, np.random.RandomState(0), **COUNTS)
+    assert scores["disentanglement"] == pytest.approx(
+        0.4 * (1 - np.log(2) / np.log(5)) + 0.6, abs=1e-6)
+    assert scores["completeness"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["informativeness_train"] == scores["informativeness_test"] == 1.0
 
 
 def test_constant_representation_scores_zero_and_predicts_at_chance():

@@ -63,6 +63,10 @@ def test_paper_preset_is_every_metric_functions_defaults():
     assert inspect.signature(METRICS["factor_vae"]).parameters["prune_threshold"].default == 0.05
     for name in ("mig", "modularity", "unsupervised"):
         assert inspect.signature(METRICS[name]).parameters["num_bins"].default == 20
+    # disentanglement_lib's compute_mig, compute_sap, compute_dci, compute_modularity_explicitness
+    # and unsupervised_metrics sample in batches of 16 by default (it sets the random stream).
+    for name in ("mig", "sap", "dci", "modularity", "unsupervised"):
+        assert inspect.signature(METRICS[name]).parameters["batch_size"].default == 16
     assert inspect.signature(METRICS["sap"]).parameters["continuous_factors"].default is False
 
 

@@ -43,6 +43,24 @@ def test_constant_representation_has_no_modularity_and_chance_explicitness():
     assert scores["explicitness_score_test"] == pytest.approx(0.5)
 
 
+def test_a_code_split_between_two_factors_on_codes_of_different_scales():
+    # Three four-valued factors. Code 0 = 100 (factor 0 + 0.1 noise) and code 1 = 0.1 factor 1
+    # each tell one factor (20 bins over its range keep the four values apart): modularity 1.
+    # Code 2 = 2 [factor 1 >= 2] + [factor 2 >= 2] holds log 2 nats about each of two factors:
+    # 1 - (log 2)^2 / ((3 - 1) (log 2)^2) = 1/2. Mean (1 + 1 + 1/2) / 3 = 5/6; the plug-in
+    # estimates on 2000 samples move it by well under 0.01.
+    noise = np.random.RandomState(1)
+
+    def representation(x):
+        return np.stack([100.0 * (x[:, 0] + 0.1 * noise.normal(size=len(x))), 0.1 * x[:, 1],
+                         2.0 * (x[:, 1] >= 2) + (x[:, 2] >= 2)], axis=1)
+
+    scores = me.compute_modularity_explicitness(
+        IdentityObservationsData((4, 4, 4)), representation, np.random.RandomState(0),
+        num_train=2000, num_test=1000)
+    assert scores["modularity_score"] == pytest.approx(5 / 6, abs=0.01)
+
+
 def test_duplicated_codes_stay_modular():
     assert _scores(lambda x: np.hstack([x, x]))["modularity_score"] >= 0.95
 

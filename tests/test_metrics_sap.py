@@ -17,6 +17,20 @@ def test_identity_representation_scores_high_with_continuous_factors():
     assert _sap(lambda x: x, continuous_factors=True) >= 0.9
 
 
+def test_noisy_codes_on_different_scales_score_their_squared_correlation():
+    # Code k = SCALES[k] * (factor k + sigma * noise) with sigma^2 = 8.25, the variance of a
+    # ten-valued uniform factor: each code's squared correlation with its factor is
+    # 8.25 / (8.25 + 8.25) = 1/2 whatever its scale, and about 0 with the others (mean 1/2000).
+    # Over 10 factors and 2000 samples the sampling error of the mean is about 0.005.
+    scales = np.array([100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.1, 0.1, 0.1])
+    noise = np.random.RandomState(1)
+
+    def representation(x):
+        return scales * (x + np.sqrt(8.25) * noise.normal(size=x.shape))
+
+    assert _sap(representation, continuous_factors=True) == pytest.approx(0.5, abs=0.02)
+
+
 def test_constant_representation_scores_zero():
     assert _sap(np.zeros_like, continuous_factors=True) == 0.0
     assert _sap(np.zeros_like, continuous_factors=False, num_train=500, num_test=300) == 0.0

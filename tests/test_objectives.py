@@ -54,6 +54,11 @@ def test_lookup_config_and_validation():
     assert type(obj).from_config(obj.get_config()).gamma == 10.0
     with pytest.raises(ValueError, match="beta must be >= 0"):
         BetaObjective(-1.0)
+    # 0 is allowed (beta = 0: a plain autoencoder's loss; gamma = 0: no capacity pressure).
+    assert BetaObjective(0.0).beta == 0.0 and CapacityObjective(0.0).gamma == 0.0
+    assert BetaObjective(0.5).beta == 0.5
+    # Burgess et al. 2018 train dSprites with gamma = 1000.
+    assert CapacityObjective().gamma == 1000.0 and HingeCapacityObjective().gamma == 1000.0
     with pytest.raises(ValueError, match="Unknown objective 'factor'.*beta.*capacity.*hinge"):
         get_objective("factor")
 
@@ -64,8 +69,13 @@ def test_capacity_schedule_numbers_arrays_and_tensors():
     assert capacity_schedule(100_000, 25.0, 100_000) == 25.0
     assert capacity_schedule(250_000, 25.0, 100_000) == 25.0  # held at C_max
     assert capacity_schedule(7, 25.0, 0) == 25.0  # no ramp
+    assert capacity_schedule(0, 25.0, 0) == 25.0  # ... already at the first step (not 0/0)
+    assert capacity_schedule(0, 25.0, 1) == 0.0  # a one-step ramp still starts at 0
+    assert capacity_schedule(1, 25.0, 1) == 25.0
     steps = np.array([0, 1, 40_000, 10**6])
     np.testing.assert_allclose(capacity_schedule(steps, 25.0, 100_000), [0, 2.5e-4, 10, 25])
     tensor = capacity_schedule(tf.constant(steps), 25.0, 100_000)
     assert tensor.dtype == tf.float32
     np.testing.assert_allclose(tensor, [0, 2.5e-4, 10, 25], rtol=1e-6)
+    np.testing.assert_array_equal(capacity_schedule(tf.constant([0, 3]), 25.0, 0), [25.0, 25.0])
+    np.testing.assert_array_equal(capacity_schedule(tf.constant([0, 1]), 25.0, 1), [0.0, 25.0])

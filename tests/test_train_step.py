@@ -104,13 +104,35 @@ def test_adam_first_step_and_capacity_gradient_sign(data):
             np.testing.assert_allclose(w1, w0 - 0.01 * g / (np.abs(g) + 1e-7), rtol=1e-4, atol=1e-6)
 
 
-def test_logged_terms_match_the_numbers(data):
-    x, eps = data
-    model = tiny_model(BetaObjective(2.0))
+def evaluating_model(objective, eps):
+    """The tiny model with fixed noise, compiled for ``evaluate`` (test_step)."""
+    model = tiny_model(objective)
     model.eps = eps
     model.compile(optimizer=keras.optimizers.SGD(0.0))
+    return model
+
+
+def test_logged_terms_match_the_numbers(data):
+    x, eps = data
+    model = evaluating_model(BetaObjective(2.0), eps)
     logs = model.evaluate(x, batch_size=BATCH, verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(logs["reconstruction"] + 2.0 * logs["kl"], rel=1e-5)
     assert logs["regulariser"] == pytest.approx(2.0 * logs["kl"], rel=1e-5)
     assert logs["elbo"] == pytest.approx(-(logs["reconstruction"] + logs["kl"]), rel=1e-5)
     assert logs["kl_0"] + logs["kl_1"] == pytest.approx(logs["kl"], rel=1e-5)
+
+
+def test_uint8_images_are_scaled_to_the_unit_interval(data):
+    # Pipelines feed uint8 pixels (0..255); the step must see them as x / 255, exactly the terms
+    # of the same images given as floats in [0, 1] (a missing or wrong scale changes every term).
+    x, eps = data
+    model = evaluating_model(BetaObjective(1.0), eps)
+    as_float = model.evaluate(x, batch_size=BATCH, verbose=0, return_dict=True)
+    as_uint8 = model.evaluate((x * 255).astype(np.uint8), batch_size=BATCH, verbose=0,
+                              return_dict=True)
+    assert as_uint8 == pytest.approx(as_float, rel=1e-6)
+    grey = np.full((BATCH, 2, 2, 1), 51, np.uint8)  # 51 / 255 = 0.2
+    grey_terms = model.compute_terms(grey)
+    float_terms = model.compute_terms(np.full((BATCH, 2, 2, 1), 0.2, np.float32))
+    assert float(grey_terms["reconstruction"]) == pytest.approx(
+        float(float_terms["reconstruction"]), rel=1e-6)
