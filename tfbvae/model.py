@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 import tfbvae.conv_transpose  # noqa: F401  (registers the networks' layer: saved models load)
+from tfbvae import strategies
 from tfbvae.divergences import gaussian_kl_per_dim
 from tfbvae.likelihoods import BernoulliLikelihood, Likelihood
 from tfbvae.objectives import BetaObjective, Objective
@@ -22,6 +23,20 @@ def cross_replica_mean(value):
     if replica is None or replica.num_replicas_in_sync == 1:
         return value
     return replica.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+
+
+def _step_logs(logs: dict) -> dict:
+    """A step's logs in the shape Keras' ``fit``/``evaluate`` can combine across replicas.
+
+    Each replica's logs already are the global batch's (:func:`cross_replica_mean`). Keras 3
+    combines them with ``strategy.reduce("MEAN", value, axis=0)`` when the strategy spans
+    several workers, which fails on scalars ("Invalid reduction dimension 0 for input with 0
+    dimensions"; tensorflow/tensorflow#72388); as one-element vectors each reduces to the same
+    scalar. On one worker Keras reduces scalars itself, and they are left as they are.
+    """
+    if strategies.num_workers(tf.distribute.get_strategy()) == 1:
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 
 
 def images_to_float(images):
@@ -91,6 +106,28 @@ class BetaVAE(keras.Model):
         # Every variable exists once __init__ has run (the encoder and decoder are functional
         # models); being built lets .keras loading restore the optimizer's state too.
         self.built = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' build before ``fit``/``evaluate``, without reading a batch when none is needed.
+
+        Under a ``tf.distribute`` strategy, Keras 3's TensorFlow trainer takes the first batch
+        of every ``fit`` and ``evaluate`` (each validation too) and all-reduces it across the
+        replicas (``strategy.reduce("MEAN", batch)``), only to learn the input's shape for
+        building layers and compiled losses and metrics. This model has every variable from
+        ``__init__`` and its losses and metrics are its own, so there is nothing to learn from a
+        batch: the iterator is withheld and only the optimizer is built, if need be. Under
+        ``MultiWorkerMirroredStrategy`` that reduction is a ``CollectiveReduceV2`` of the uint8
+        images, which has no uint8 kernel: it stopped multi-worker training before the first
+        step ("Value for attr 'T' of uint8 is not in the list of allowed values").
+        """
+        needs_batch = (
+            not all(layer.built for layer in self._flatten_layers())
+            or self._compile_loss is not None
+            or self._compile_metrics is not None
+        )
+        if needs_batch:  # compiled with a loss or metrics of Keras': it builds them from a batch
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return super()._maybe_symbolic_build()
 
     # -- inference ---------------------------------------------------------------------------
     def encode(self, images, training: bool = False):
@@ -172,11 +209,11 @@ class BetaVAE(keras.Model):
             loss = self.optimizer.scale_loss(loss)  # mixed precision loss scaling, if any
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
-        return self._update_trackers(terms)
+        return _step_logs(self._update_trackers(terms))
 
     def test_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._update_trackers(self.compute_terms(images, training=False))
+        return _step_logs(self._update_trackers(self.compute_terms(images, training=False)))
 
     # -- serialisation -----------------------------------------------------------------------
     def get_config(self) -> dict:
