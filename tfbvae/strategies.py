@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Sequence
 
 import tensorflow as tf
 
-log = logging.getLogger(__name__)
+from tfbvae.names import STRATEGIES  # the apps read the names without TensorFlow
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+log = logging.getLogger(__name__)
 
 
 def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
@@ -63,6 +64,47 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type in (None, "chief") or (
         task_type == "worker" and task_id == 0 and "chief" not in cluster
     )
+
+
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """How many processes (``chief`` and ``worker`` tasks of ``TF_CONFIG``) train together under
+    a ``MultiWorkerMirroredStrategy``; 1 for every other strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    spec = resolver.cluster_spec()
+    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
+
+
+def sync_from_chief(strategy: tf.distribute.Strategy, variables: Sequence) -> None:
+    """Gives every worker of a multi-worker run the chief's values of ``variables``.
+
+    Only the chief reads the run directory (it restores the checkpoint), so every other worker
+    takes the state it resumes from, step included, from the chief: the workers start from
+    one state without reading the chief's files (no shared file system needed), and cannot
+    start from different checkpoints. A collective: every worker must call it, with the same
+    variables in the same order. Does nothing when one worker trains.
+
+    The chief holds replica 0 (``MultiWorkerMirroredStrategy`` numbers the ``chief`` task's,
+    else ``worker`` 0's, replicas first): replica 0 offers its values and every other replica
+    zeros, and their sum is assigned on every worker.
+    """
+    if num_workers(strategy) == 1:
+        return
+    variables = list(variables)
+    summable = (tf.float32, tf.float64, tf.int32, tf.int64)  # what collectives reduce
+    unsupported = [v.name for v in variables if tf.as_dtype(v.dtype) not in summable]
+    if unsupported:
+        raise TypeError(f"sync_from_chief takes float32/64 and int32/64 variables: {unsupported}")
+
+    def chief_values(context: tf.distribute.experimental.ValueContext) -> list[tf.Tensor]:
+        first = context.replica_id_in_sync_group == 0
+        return [tf.identity(v.value) if first else tf.zeros(v.shape, tf.as_dtype(v.dtype))
+                for v in variables]
+
+    offered = strategy.experimental_distribute_values_from_function(chief_values)
+    for variable, values in zip(variables, offered):
+        variable.assign(strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None))
 
 
 def worker_id(strategy: tf.distribute.Strategy) -> str:
