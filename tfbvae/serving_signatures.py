@@ -33,6 +33,17 @@ DECODER_SIGNATURES = {
 }
 
 
+def _traced(spec: tf.TensorSpec):
+    """``tf.function`` with the input signature ``[spec]``, traced without AutoGraph.
+
+    The serving code has no Python control flow on tensors (``tf.cond`` and ``tf.map_fn`` are
+    written out), so AutoGraph's rewriting of its source (and of the Keras layers' it calls)
+    buys nothing, and it was half of an export's time (5.8-7.0 s without against 13.7-15.6 s
+    with it, measured on the 2-core VM under load).
+    """
+    return tf.function(input_signature=[spec], autograph=False)
+
+
 def _shape_text(tensor: tf.Tensor) -> tf.Tensor:
     """The runtime shape as a string ``"2,64,64,1"`` (``""`` for a scalar).
 
@@ -139,11 +150,11 @@ def encoder_module(
         z = (latent_dim,)
         return unless_empty(images, compute, {"mean": z, "log_var": z, "stddev": z})
 
-    @tf.function(input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name="images")])
+    @_traced(tf.TensorSpec([None, h, w, c], tf.float32, name="images"))
     def serving_default(images):
         return posterior(images)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    @_traced(tf.TensorSpec([None], tf.string, name="image_bytes"))
     def encode_image_bytes(image_bytes):
         is_batch = _require_shape(
             image_bytes,
@@ -174,7 +185,7 @@ def decoder_module(model: BetaVAE) -> tuple[tf.Module, dict]:
     latent_dim = int(model.latent_dim)
     module = tf.Module(name="tfbvae_decoder")
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+    @_traced(tf.TensorSpec([None, latent_dim], tf.float32, name="z"))
     def serving_default(z):
         z = checked_latents(z, latent_dim)
 
@@ -184,7 +195,7 @@ def decoder_module(model: BetaVAE) -> tuple[tf.Module, dict]:
 
         return unless_empty(z, compute, {"images": image_shape, "logits": image_shape})
 
-    @tf.function(input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name="images")])
+    @_traced(tf.TensorSpec([None, h, w, c], tf.float32, name="images"))
     def reconstruct(images):
         images = checked_images(images, image_shape)
 
