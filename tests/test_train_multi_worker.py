@@ -111,10 +111,11 @@ def test_two_workers_survive_a_sigkill_and_finish_with_equal_weights(tmp_path, w
         time.sleep(0.01)
     os.kill(first[1].process.pid, signal.SIGKILL)
     assert first[1].wait(30) == -signal.SIGKILL
-    try:
-        first[0].process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        first[0].kill()
+    # The chief notices (TensorFlow's heartbeat) and says what to do, without a traceback.
+    assert first[0].wait(60) == 1, first[0].stderr()[-3000:]
+    assert "Traceback" not in first[0].stderr()
+    assert "ERROR: A worker of this multi-worker run stopped (" in first[0].stderr()
+    assert "Start every worker again with its same command" in first[0].stderr()
     resumed_from = newest_checkpoint_step(run_dir)
     assert CHECKPOINT <= resumed_from < STEPS, first[0].stderr()[-3000:]  # it did not finish
 

@@ -27,6 +27,7 @@ import fcntl
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -175,7 +176,7 @@ def make_callbacks(
     """The run's callbacks, in the order that matters: C first (it is set before each step);
     the TensorBoard writers before the checkpoint (what they logged for a step is flushed
     before the step's checkpoint exists); the NaN guard before the checkpoint. ``log_dir``
-    ``None``: no TensorBoard and no progress bar (a non-chief worker)."""
+    ``None``: no TensorBoard, no progress bar and no checkpoints (a non-chief worker)."""
     callbacks: list[keras.callbacks.Callback] = []
     if run_config.uses_capacity(config):
         callbacks.append(tfbvae_callbacks.CapacityAnnealing(config["c_max"], config["c_stop_steps"]))
@@ -184,7 +185,9 @@ def make_callbacks(
             tfbvae_callbacks.TensorBoardScalars(log_dir, batch_size=config["batch_size"]),
             tfbvae_callbacks.TensorBoardImages(log_dir, pictures, config["image_every"]),
         ]
-    callbacks += [guard, tfbvae_callbacks.CheckpointSaver(checkpoint, config["checkpoint_every"])]
+    callbacks.append(guard)
+    if log_dir is not None:  # the chief alone saves (no checkpointed variable needs the others)
+        callbacks.append(tfbvae_callbacks.CheckpointSaver(checkpoint, config["checkpoint_every"]))
     if log_dir is not None and config["progress"]:
         callbacks.append(tfbvae_callbacks.ProgressBar(config["steps"], config["batch_size"], stream))
     return callbacks
@@ -344,7 +347,10 @@ def _restore(config: dict, run_dir: Path, write_dir: Path, strategy, source) -> 
         checkpoint = checkpoints.RunCheckpoint(
             model, checkpoints.checkpoint_dir(write_dir), config["keep_checkpoints"]
         )
-    start_step = checkpoint.restore_latest()
+    checkpoint.restore_latest()
+    # The other workers of a multi-worker run take the chief's restored state, step included.
+    strategies.sync_from_chief(strategy, model.variables + model.optimizer.variables)
+    start_step = checkpoint.step
     # Training settings come from the flags, not the checkpoint (they may change on resume).
     model.optimizer.learning_rate = config["learning_rate"]
     if start_step:
@@ -401,6 +407,27 @@ def _start_logs(run: _Run, data: dict) -> None:
     run_config.write_run(run.run_dir, run.config, data)
 
 
+class WorkerLost(errors.Failure):
+    """Another worker of a multi-worker run stopped."""
+
+
+@contextlib.contextmanager
+def _worker_loss_as_failure(strategy: tf.distribute.Strategy) -> Iterator[None]:
+    """Reports a lost worker of a multi-worker run (TensorFlow's collectives then fail on the
+    others with ``UnavailableError``) as what to do, instead of a traceback."""
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
+        if strategies.num_workers(strategy) < 2:
+            raise
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WorkerLost(
+            f"A worker of this multi-worker run stopped ({type(err).__name__}: {first_line[:200]}). "
+            "Start every worker again with its same command: training resumes from the chief's "
+            "newest checkpoint."
+        ) from None
+
+
 def _interrupted(run: _Run, stop: tfbvae_callbacks.StopOnSignal) -> errors.Interrupted:
     """The error that reports a signal's stop: where the run was saved and how to resume."""
     latest = run.checkpoint.latest
@@ -455,18 +482,24 @@ def train(
         strategy = strategies.make_strategy(config["strategy"], config.get("tpu"))
         chief = strategies.is_chief(strategy)
         source = _load_checked_source(config, record, run_dir)
-        # Non-chief workers of a multi-worker run write their (identical) files to scratch space.
-        write_dir = run_dir if chief else run_dir / f".scratch-{strategies.worker_id(strategy)}"
-        with run_dir_lock(write_dir):
-            run = _restore(config, run_dir, write_dir, strategy, source)
-            history, guard, data, val_ds = _fit(run, stop, extra_callbacks, stream)
-            if guard.message:
-                raise TrainingDiverged(guard.message)
-            if stop.received:
-                raise _interrupted(run, stop)
-            result = _finish(run, history, data, val_ds)
-    if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
+        # Only the chief writes the run's files. The other workers of a multi-worker run take
+        # the chief's state (_restore) and write nothing: their checkpoint object points at an
+        # empty private directory, removed at the end.
+        write_dir = run_dir if chief else Path(
+            tempfile.mkdtemp(prefix=f"tfbvae-{strategies.worker_id(strategy)}-"))
+        try:
+            with run_dir_lock(write_dir):
+                run = _restore(config, run_dir, write_dir, strategy, source)
+                with _worker_loss_as_failure(strategy):
+                    history, guard, data, val_ds = _fit(run, stop, extra_callbacks, stream)
+                if guard.message:
+                    raise TrainingDiverged(guard.message)
+                if stop.received:
+                    raise _interrupted(run, stop)
+                result = _finish(run, history, data, val_ds)
+        finally:
+            if not chief:
+                shutil.rmtree(write_dir, ignore_errors=True)
     return result
 
 
