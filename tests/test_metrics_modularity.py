@@ -65,6 +65,21 @@ def test_duplicated_codes_stay_modular():
     assert _scores(lambda x: np.hstack([x, x]))["modularity_score"] >= 0.95
 
 
+def test_train_and_test_explicitness_come_from_their_own_sets():
+    # The training set (1000 observations, one encoder call) gets the perfect code; the test set
+    # (a later call) a constant one, which every classifier scores alike: test ROC-AUC exactly 1/2.
+    calls = []
+
+    def representation(x):
+        calls.append(len(x))
+        return x if len(calls) == 1 else np.zeros_like(x)
+
+    scores = _scores(representation)
+    assert calls == [1000, 500]
+    assert scores["explicitness_score_test"] == 0.5
+    assert scores["explicitness_score_train"] >= 0.85  # as the identity's, above
+
+
 def test_explicitness_of_a_separable_binary_factor_is_one():
     rs = np.random.RandomState(0)
     y_train, y_test = rs.randint(2, size=200), rs.randint(2, size=100)

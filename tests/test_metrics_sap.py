@@ -36,6 +36,12 @@ def test_constant_representation_scores_zero():
     assert _sap(np.zeros_like, continuous_factors=False, num_train=500, num_test=300) == 0.0
 
 
+def test_a_constant_code_predicts_nothing():
+    # Its squared correlation is 0 (not undefined, and not 1): each perfect code keeps its gap.
+    score = _sap(lambda x: np.hstack([x, np.zeros((len(x), 1))]), continuous_factors=True)
+    assert score == pytest.approx(_sap(lambda x: x, continuous_factors=True), abs=1e-12)
+
+
 def test_duplicated_code_leaves_no_gap():
     assert _sap(lambda x: np.hstack([x, x]), continuous_factors=True) == pytest.approx(0.0)
     # Discrete: both copies get the same (seeded) classifier, hence exactly no gap.

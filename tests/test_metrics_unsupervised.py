@@ -55,6 +55,42 @@ def test_dependent_codes_score_high():
     assert scores["mutual_info_score"] > 1.0
 
 
+def test_mutual_info_score_is_the_mean_over_pairs_of_distinct_codes():
+    # Two codes that are (scaled) copies of one ten-valued factor: each of the 2 ordered pairs
+    # shares the factor's log 10 nats, and the mean over pairs is log 10 (less the plug-in
+    # entropy's bias, 9 / 4000 nats on 2000 samples); a code's information with itself is not
+    # counted.
+    score = _scores(lambda x: np.hstack([x[:, :1], 3.0 * x[:, :1]]))["mutual_info_score"]
+    assert score == pytest.approx(np.log(10) - 9 / 4000, abs=0.01)
+
+
+def test_small_codes_count_and_the_normalised_wasserstein_ignores_scale():
+    # Codes 0.05 f and 0.05 (f + sigma n), sigma^2 = var f: correlation 1/sqrt 2, so the total
+    # correlation is -log(1 - 1/2) / 2 (sampling error on 2000 samples about 0.016). Their
+    # variances are far below 1; scaled up 20-fold, every normalised score is the same.
+    def representation(scale):
+        noise = np.random.RandomState(1)
+
+        def codes(x):
+            f = x[:, :1]
+            return scale * np.hstack([f, f + np.sqrt(8.25) * noise.normal(size=f.shape)])
+        return codes
+
+    small, large = _scores(representation(0.05)), _scores(representation(1.0))
+    assert small["gaussian_total_correlation"] == pytest.approx(0.5 * np.log(2), abs=0.05)
+    assert small["gaussian_total_correlation"] == pytest.approx(
+        large["gaussian_total_correlation"], rel=1e-9)
+    # Population covariance v [[1, 1], [1, 2]]: W = 6v - 2 v sum sqrt(eig [[1, r2], [r2, 4]]),
+    # r2 = sqrt 2, over the total variance 3v: 0.1347.
+    eigenvalues = np.linalg.eigvalsh(np.array([[1.0, np.sqrt(2)], [np.sqrt(2), 4.0]]))
+    assert small["gaussian_wasserstein_correlation_norm"] == pytest.approx(
+        (6 - 2 * np.sqrt(eigenvalues).sum()) / 3, abs=0.01)
+    assert small["gaussian_wasserstein_correlation_norm"] == pytest.approx(
+        large["gaussian_wasserstein_correlation_norm"], rel=1e-9)
+    assert small["gaussian_wasserstein_correlation"] == pytest.approx(
+        0.05**2 * large["gaussian_wasserstein_correlation"], rel=1e-9)
+
+
 def test_constant_codes_are_independent_of_everything():
     scores = _scores(np.zeros_like)
     assert scores == {"gaussian_total_correlation": 0.0, "gaussian_wasserstein_correlation": 0.0,

@@ -28,6 +28,34 @@ def test_generate_batch_factor_code_draws_the_reference_stream_and_orients_codes
     assert sum(calls) == 2500 and max(calls) >= utils.ENCODE_GROUP and len(calls) == 3
 
 
+def test_encode_codes_every_observation_once_in_order_a_group_at_a_time():
+    calls = []
+
+    def representation(x):
+        calls.append(len(x))
+        return x[:, :2] * 3.0
+
+    observations = np.arange(2500 * 3, dtype=np.float32).reshape(2500, 3)
+    codes = utils.encode(representation, observations)
+    np.testing.assert_array_equal(codes, observations[:, :2] * 3.0)
+    assert calls == [utils.ENCODE_GROUP, utils.ENCODE_GROUP, 2500 - 2 * utils.ENCODE_GROUP]
+
+
+def test_encode_groups_returns_each_groups_codes_from_one_call():
+    calls = []
+
+    def representation(x):
+        calls.append(len(x))
+        return -x
+
+    groups = [np.full((size, 2), float(size)) for size in (3, 1, 2, 4)]
+    codes = utils.encode_groups(representation, groups)
+    assert calls == [10]
+    assert len(codes) == 4
+    for group, group_codes in zip(groups, codes):
+        np.testing.assert_array_equal(group_codes, -group)
+
+
 def test_encode_rejects_a_representation_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"codes shaped \(n, num_codes\)"):
         utils.encode(lambda x: x[:, 0], np.zeros((4, 3), np.float32))
@@ -80,6 +108,10 @@ def test_reference_logistic_regression_is_one_vs_rest_liblinear_with_normalised_
     np.testing.assert_allclose(
         clf.predict_proba(x), one_vs_rest / one_vs_rest.sum(axis=1, keepdims=True), rtol=1e-6)
     assert clf.score(x, y) > 0.95
+    # scikit-learn 0.20's defaults, which cap liblinear at 100 iterations.
+    params = clf.estimator.get_params()
+    assert (params["solver"], params["C"], params["tol"], params["max_iter"]) == (
+        "liblinear", 1.0, 1e-4, 100)
 
 
 def test_liblinear_seed_draws_once_from_the_random_state():

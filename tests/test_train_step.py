@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import layers
 
 from tfbvae.model import BetaVAE
@@ -136,3 +137,17 @@ def test_uint8_images_are_scaled_to_the_unit_interval(data):
     float_terms = model.compute_terms(np.full((BATCH, 2, 2, 1), 0.2, np.float32))
     assert float(grey_terms["reconstruction"]) == pytest.approx(
         float(float_terms["reconstruction"]), rel=1e-6)
+
+
+def test_terms_can_be_computed_in_a_strategys_cross_replica_context(data):
+    # Inside ``strategy.scope()`` but outside ``strategy.run`` there is no replica context
+    # (tf.distribute.get_replica_context() is None): the batch means are then the values
+    # themselves, as on one device.
+    x, eps = data
+    model = evaluating_model(BetaObjective(1.0), eps)
+    expected = model.compute_terms(x)
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert tf.distribute.get_replica_context() is None
+        terms = model.compute_terms(x)
+    for name in ("loss", "reconstruction", "kl"):
+        assert float(terms[name]) == pytest.approx(float(expected[name]), rel=1e-6)
