@@ -78,3 +78,11 @@ def test_validation_steps_below_the_split_use_that_many_batches(tmp_path):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--validation_steps=2")
     result = training.train(config)
     assert result.data["validation_images_used"] == 16
+
+
+def test_a_batch_larger_than_the_training_images_is_refused_saying_what_fits(tmp_path):
+    config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--batch_size=4096")
+    with pytest.raises(training.DataUnavailable, match=r"--batch_size=4096 is more than the 1004 "
+                       r"training images .* use a --batch_size of at most 1004") as refused:
+        training.train(config)
+    assert refused.value.exit_code == errors.EXIT_BAD_INPUT

@@ -282,6 +282,20 @@ def _load_checked_source(config: Mapping[str, Any], record: dict | None, run_dir
             f"The {config['dataset']} data has images of shape {source.image_shape}, the "
             f"settings say {expected} (--image_size, --channels): make them agree."
         )
+    try:
+        train_rows, _ = pipeline.split_indices(source.num_examples, config["validation_fraction"],
+                                               config["seed"])
+    except ValueError as err:
+        raise DataUnavailable(f"{source.location}: {err}: lower --validation_fraction, or use "
+                              "more data.") from None
+    num_train = len(train_rows)
+    if config["batch_size"] > num_train:
+        raise DataUnavailable(
+            f"--batch_size={config['batch_size']} is more than the {num_train} training images "
+            f"of {source.location} ({source.num_examples} images, --validation_fraction="
+            f"{config['validation_fraction']} held out): use a --batch_size of at most "
+            f"{num_train}, or more data."
+        )
     return source
 
 
