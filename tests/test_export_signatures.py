@@ -1,5 +1,6 @@
 """The exported SavedModels as their users see them: a TensorFlow-only process, saved_model_cli,
-the README's REST and gRPC requests, and bad input."""
+the READMEs' server commands, REST and gRPC requests against TensorFlow Serving stand-ins that
+read the export's ``models.config`` (versions, status, metadata, error bodies), and bad input."""
 
 import base64
 import io
@@ -15,13 +16,14 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from serving_standins import RestServer, rest_predict, start_grpc_server
+from serving_standins import ModelServer, RestServer, rest_predict, start_grpc_server
 from tfbvae.export import export_model
 from tfbvae.model import BetaVAE
 from tfbvae.networks import build_networks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "exported_models", "README.md")
+MAIN_README = os.path.join(REPO, "README.md")
 MODEL_NAME = "dsprites_pretrained"  # the README's examples address this model: 64x64x1, z = 10
 IMAGE_SHAPE, LATENT_DIM = (64, 64, 1), 10
 TOLERANCE = dict(atol=1e-5, rtol=1e-5)
@@ -29,10 +31,15 @@ TOLERANCE = dict(atol=1e-5, rtol=1e-5)
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """One export of an untrained model, shared by the tests of this file."""
+    """Two exports of untrained models in ``<tmp>/exported_models`` (the READMEs' directory
+    name), shared by the tests of this file: version 1 of another model (seed 1), then version 2
+    of ``model`` (seed 0), which a server with the default ``latest`` policy serves."""
+    base = tmp_path_factory.mktemp("serving") / "exported_models"
+    older = BetaVAE(*build_networks("burgess", IMAGE_SHAPE, LATENT_DIM), seed=1)
+    assert export_model(older, str(base), MODEL_NAME, {"step": 0})["version"] == 1
     model = BetaVAE(*build_networks("burgess", IMAGE_SHAPE, LATENT_DIM), seed=0)
-    base = tmp_path_factory.mktemp("exported_models")
-    written = export_model(model, str(base), MODEL_NAME, {"step": 0})
+    written = export_model(model, str(base), MODEL_NAME, {"step": 1})
+    assert written["version"] == 2
     loaded = {part: tf.saved_model.load(written[part]) for part in ("encoder", "decoder")}
     return model, written, loaded
 
@@ -52,8 +59,8 @@ def png(array: np.ndarray, mode: str = "L", fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
-def code_blocks(language: str) -> list[str]:
-    with open(README) as f:
+def code_blocks(language: str, readme: str = README) -> list[str]:
+    with open(readme) as f:
         return re.findall(rf"```{language}\n(.*?)```", f.read(), re.DOTALL)
 
 
@@ -277,14 +284,52 @@ def test_readme_rest_bodies_run_through_the_signatures(exported):
 
 
 @pytest.fixture(scope="module")
-def rest_server(exported):
-    _, _, loaded = exported
-    server = RestServer({f"{MODEL_NAME}_{part}": loaded[part] for part in loaded})
-    yield server
-    server.stop()
+def served(exported):
+    """The stand-ins started as the export's ``models.config`` says (the server's default
+    ``latest`` policy: version 2 of each part): ``(ModelServer, RestServer, grpc address)``."""
+    _, written, _ = exported
+    server = ModelServer.from_flags([f"--model_config_file={written['models_config']}"])
+    assert {name: sorted(m.versions) for name, m in server.models.items()} == {
+        f"{MODEL_NAME}_encoder": [2], f"{MODEL_NAME}_decoder": [2]}
+    rest = RestServer(server)
+    grpc_server, grpc_address = start_grpc_server(server)
+    yield server, rest, grpc_address
+    rest.stop()
+    grpc_server.stop(0)
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.fixture(scope="module")
+def rest_server(served):
+    return served[1]
+
+
+def http(address: str, path: str, body: str | None = None) -> tuple[int, dict]:
+    """``(HTTP status, JSON body)`` of a GET (no ``body``) or POST to the REST stand-in."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://{address}{path}",
+                                     data=None if body is None else body.encode())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def run_bash(script: str, cwd, **kwargs) -> subprocess.CompletedProcess:
+    """``script`` in bash; a failure shows its stderr."""
+    result = subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True,
+                            env=cli_env(), **kwargs)
+    assert result.returncode == 0, f"{script}\n--- stderr:\n{result.stderr}"
+    return result
+
+
+needs_curl = pytest.mark.skipif(  # CI (.ci/run) installs curl: there a missing curl fails
+    shutil.which("curl") is None and not os.environ.get("CI"), reason="curl is not installed")
+
+
+@needs_curl
 def test_readme_curl_commands_against_a_rest_stand_in(exported, rest_server, tmp_path):
     model, _, _ = exported
     (block,) = [c for c in code_blocks("bash") if "encode_image_bytes" in c]
@@ -295,8 +340,7 @@ def test_readme_curl_commands_against_a_rest_stand_in(exported, rest_server, tmp
     assert len(commands) == 5
     for command in commands:
         command = command.replace("localhost:8501", rest_server.address)
-        reply = json.loads(subprocess.run(["bash", "-c", command], check=True, cwd=tmp_path,
-                                          capture_output=True, text=True).stdout)
+        reply = json.loads(run_bash(command, tmp_path).stdout)
         got = columns(reply)
         assert set(got) in ({"mean", "log_var", "stddev"}, {"images", "logits"}), reply
     # The last command sends my_image.png.
@@ -311,22 +355,192 @@ def test_readme_python_rest_example_against_a_rest_stand_in(exported, rest_serve
     np.testing.assert_allclose(namespace["mean"], model.encode(namespace["images"])[0], **TOLERANCE)
 
 
-def test_readme_grpc_example_against_a_grpc_stand_in(exported):
-    pytest.importorskip(
-        "tensorflow_serving.apis",
-        reason="tensorflow-serving-api is not installed (pip install --no-deps tensorflow-serving-api)",
-    )
-    model, _, loaded = exported
+def test_readme_grpc_example_against_a_grpc_stand_in(exported, served):
+    model, _, _ = exported
     (example,) = [c for c in code_blocks("python") if "grpc" in c]
-    server, address = start_grpc_server({f"{MODEL_NAME}_{part}": loaded[part] for part in loaded})
-    try:
-        namespace = {}
-        exec(example.replace("localhost:8500", address), namespace)
-    finally:
-        server.stop(0)
+    namespace = {}
+    exec(example.replace("localhost:8500", served[2]), namespace)
     mean = np.asarray(model.encode(namespace["images"])[0])
     np.testing.assert_allclose(namespace["mean"], mean, **TOLERANCE)
     np.testing.assert_allclose(namespace["decoded"], model.decode_images(mean), **TOLERANCE)
+
+
+# -- the main README's Serving section: its commands, run as written -------------------------
+
+# The server commands' programs, as shell functions that record their arguments.
+RECORDERS = """
+tensorflow_model_server() { printf '%s\\n' "$@" > server.args; }
+docker() { printf '%s\\n' "$@" > docker.args; }
+"""
+
+
+@needs_curl
+def test_main_readme_serving_section_runs_against_the_stand_ins(exported, tmp_path):
+    """README.md's Serving section as a user runs it from the directory that holds
+    ``exported_models/``: its ``write_models_config`` command, the ``tensorflow_model_server``
+    and Docker command lines (their flags start the stand-ins), both curl requests, the
+    one-part serving flags and the gRPC example. Catches a README command that names the
+    wrong file, model, flag or signature, and a config that serves the wrong version."""
+    model, written, _ = exported
+    config_path = written["models_config"]  # <workdir>/exported_models/models.config
+    workdir = os.path.dirname(os.path.dirname(config_path))
+    section = open(MAIN_README).read().split("## Serving", 1)[1].split("\n## ", 1)[0]
+    (write_config,) = re.findall(r'`(python -c "from tfbvae\.serving_config import .*?")`', section)
+    os.remove(config_path)  # a fresh clone has none: the README's command writes it
+    assert run_bash(write_config, workdir).stdout.strip() == config_path
+
+    (block,) = [b for b in code_blocks("bash", MAIN_README) if "tensorflow_model_server" in b]
+    servers, requests = block.split("\ncurl ", 1)
+    run_bash(RECORDERS + servers, workdir)
+    server_args = open(os.path.join(workdir, "server.args")).read().split()
+    docker_args = open(os.path.join(workdir, "docker.args")).read().split()
+    assert f"--model_config_file={config_path}" in server_args
+    image = docker_args.index("tensorflow/serving")
+    assert docker_args[image + 1:] == [a for a in server_args if not a.startswith(("--port", "--rest_api"))]
+    base = os.path.dirname(config_path)
+    assert docker_args[docker_args.index("-v") + 1] == f"{base}:{base}:ro"  # paths as in the config
+
+    server = ModelServer.from_flags(server_args)
+    rest = RestServer(server)
+    grpc_server, grpc_address = start_grpc_server(server)
+    try:
+        my_image = square_images(3)[2]
+        with open(os.path.join(workdir, "my_image.png"), "wb") as f:
+            f.write(png(my_image))
+        decoded, encoded = (json.loads(run_bash(("curl " + c).replace("localhost:8501", rest.address),
+                                                workdir).stdout)
+                            for c in requests.strip().split("\ncurl "))
+        z = np.zeros((1, LATENT_DIM), np.float32)
+        np.testing.assert_allclose(columns(decoded)["images"], model.decode_images(z), **TOLERANCE)
+        np.testing.assert_allclose(columns(encoded)["mean"], model.encode(my_image[None])[0], **TOLERANCE)
+
+        (example,) = [c for c in code_blocks("python", MAIN_README) if "grpc" in c]
+        namespace = {}
+        exec(example.replace("localhost:8500", grpc_address), namespace)
+        zeros = np.zeros((1,) + IMAGE_SHAPE, np.float32)
+        np.testing.assert_allclose(namespace["mean"], model.encode(zeros)[0], **TOLERANCE)
+    finally:
+        rest.stop()
+        grpc_server.stop(0)
+
+    # "or serve one part with --model_name=... --model_base_path=..."
+    one_part = re.search(r"`(--model_name=\S+)\s+(--model_base_path=\"\$\(realpath \S+\)\")`", section)
+    run_bash(RECORDERS + "tensorflow_model_server " + " ".join(one_part.groups()), workdir)
+    part = ModelServer.from_flags(open(os.path.join(workdir, "server.args")).read().split())
+    ((name, served_model),) = part.models.items()
+    assert name == f"{MODEL_NAME}_encoder" and sorted(served_model.versions) == [2]
+
+
+# -- the stand-ins behave as TensorFlow Serving does -----------------------------------------
+
+
+def test_model_status_and_metadata_as_tensorflow_serving_answers(exported, served):
+    """``GET /v1/models/<name>[/versions/N][/metadata]`` (tensorflow.org/tfx/serving/api_rest):
+    the version served, and signatures equal to the README's table."""
+    rest = served[1]
+    encoder = f"/v1/models/{MODEL_NAME}_encoder"
+    expected_status = {"model_version_status": [
+        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert http(rest.address, encoder) == (200, expected_status)
+    assert http(rest.address, f"{encoder}/versions/2") == (200, expected_status)
+    assert http(rest.address, f"{encoder}/versions/1") == (
+        404, {"error": f"Could not find version 1 of model {MODEL_NAME}_encoder"})
+
+    documented = documented_signatures()
+    for part in ("encoder", "decoder"):
+        status, reply = http(rest.address, f"/v1/models/{MODEL_NAME}_{part}/metadata")
+        assert status == 200 and reply["model_spec"] == {
+            "name": f"{MODEL_NAME}_{part}", "signature_name": "", "version": "2"}
+        signatures = reply["metadata"]["signature_def"]["signature_def"]
+
+        def described(tensors: dict) -> dict:
+            return {name: (t["dtype"], tuple(int(d["size"]) for d in t["tensor_shape"]["dim"]))
+                    for name, t in tensors.items()}
+
+        listed = {sig: {"inputs": described(s["inputs"]), "outputs": described(s["outputs"])}
+                  for sig, s in signatures.items() if not sig.startswith("__")}
+        assert listed == {sig: io_ for (p, sig), io_ in documented.items() if p == part}
+        assert {signatures[sig]["method_name"] for sig in listed} == {"tensorflow/serving/predict"}
+
+
+def test_versions_in_the_rest_path_and_the_grpc_spec_pick_the_model(exported, tmp_path):
+    """With ``model_version_policy { all {} }`` both versions are served: ``/versions/1``
+    answers from version 1's weights, ``/versions/2`` and no version from version 2's; gRPC's
+    ``model_spec.version`` likewise. Catches a stand-in (or a README path) that ignores the
+    version and always answers from one model."""
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    import grpc
+
+    model, written, _ = exported
+    base_path = os.path.dirname(written["encoder"])
+    config = tmp_path / "all_versions.config"
+    config.write_text(f'model_config_list {{ config {{ name: "enc" base_path: "{base_path}" '
+                      'model_platform: "tensorflow" model_version_policy { all {} } } }\n')
+    server = ModelServer.from_flags([f"--model_config_file={config}"])
+    assert sorted(server.models["enc"].versions) == [1, 2]
+    older = tf.saved_model.load(os.path.join(base_path, "1"))
+    images = square_images(2).astype(np.float32) / 255.0
+    means = {1: older.signatures["serving_default"](images=tf.constant(images))["mean"].numpy(),
+             2: np.asarray(model.encode(images)[0])}
+    assert np.abs(means[1] - means[2]).max() > 1e-3  # the two versions answer differently
+    body = json.dumps({"inputs": {"images": images.tolist()}})
+    rest = RestServer(server)
+    grpc_server, grpc_address = start_grpc_server(server)
+    try:
+        for path, version in [("/v1/models/enc/versions/1:predict", 1),
+                              ("/v1/models/enc/versions/2:predict", 2), ("/v1/models/enc:predict", 2)]:
+            status, reply = http(rest.address, path, body)
+            assert status == 200, reply
+            np.testing.assert_allclose(reply["outputs"]["mean"], means[version], **TOLERANCE, err_msg=path)
+        assert http(rest.address, "/v1/models/enc/versions/3:predict", body) == (
+            404, {"error": "Servable not found for request: Specific(enc, 3)"})
+        assert [s["version"] for s in http(rest.address, "/v1/models/enc")[1]["model_version_status"]] == ["2", "1"]
+
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(grpc_address))
+        for version in (1, 2):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "enc"
+            request.model_spec.version.value = version
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+            response = stub.Predict(request, timeout=60.0)
+            assert response.model_spec.version.value == version
+            np.testing.assert_allclose(tf.make_ndarray(response.outputs["mean"]), means[version], **TOLERANCE)
+        request.model_spec.name = "missing"
+        with pytest.raises(grpc.RpcError) as error:
+            stub.Predict(request, timeout=60.0)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        rest.stop()
+        grpc_server.stop(0)
+
+
+def test_every_rest_failure_is_tensorflow_servings_error_body(served):
+    """Each failure answers ``{"error": message}`` with TensorFlow Serving's HTTP status for its
+    error code (NOT_FOUND 404, INVALID_ARGUMENT 400): unknown model or version, malformed path,
+    bad JSON, a body without inputs, an unknown signature, and input the signature refuses."""
+    rest = served[1]
+    decoder = f"/v1/models/{MODEL_NAME}_decoder"
+    zeros = json.dumps({"instances": [[0.0] * LATENT_DIM]})
+    cases = [
+        ("/v1/models/nope:predict", zeros, 404, "Servable not found for request: Latest(nope)"),
+        (f"{decoder}/versions/7:predict", zeros, 404,
+         f"Servable not found for request: Specific({MODEL_NAME}_decoder, 7)"),
+        ("/v1/models/nope", None, 404, "Could not find any versions of model nope"),
+        ("/v1/models/nope/metadata", None, 404, "Servable not found for request: Latest(nope)"),
+        (f"{decoder}:explain", zeros, 400, f"Malformed request: POST {decoder}:explain"),
+        (f"{decoder}:predict", "{not json", 400, "JSON Parse error"),
+        (f"{decoder}:predict", json.dumps({"signature_name": "serving_default"}), 400,
+         "Missing 'inputs' or 'instances' key"),
+        (f"{decoder}:predict", json.dumps({"signature_name": "nope", "instances": [[0.0] * 10]}),
+         400, 'Serving signature name: "nope" not found in signature def'),
+        (f"{decoder}:predict", json.dumps({"instances": [[0.0] * 3]}), 400,
+         "z must be a float32 batch shaped [batch, 10]; got shape [1,3]"),
+    ]
+    for path, body, status, message in cases:
+        got_status, reply = http(rest.address, path, body)
+        assert got_status == status and list(reply) == ["error"], (path, got_status, reply)
+        assert message in reply["error"], (path, reply)
 
 
 def test_readme_load_without_a_server(exported):
