@@ -195,29 +195,30 @@ def tf_worker(args, options: dict) -> None:
                     return
                 channel.send(handlers[command](**message))
 
-    logdir = tempfile.mkdtemp(prefix="bench_train_")
-    callbacks = [Gate()] + make_callbacks(
-        options["callbacks"], model, images[:batch], logdir, int(options["every"])
-    )
-    if options["input"] == "tfdata":
-        data = (
-            tf.data.Dataset.from_tensor_slices(images)
-            .shuffle(len(images), seed=0)
-            .repeat()
-            .batch(batch, drop_remainder=True)
-            .prefetch(tf.data.AUTOTUNE)
+    # The callbacks' TensorBoard logs go to a directory removed when the worker ends.
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as logdir:
+        callbacks = [Gate()] + make_callbacks(
+            options["callbacks"], model, images[:batch], logdir, int(options["every"])
         )
-        steps_per_epoch = int(options["steps_per_epoch"])  # 0: one endless epoch
-        epochs = 10**12 if steps_per_epoch else 1
-        steps_per_epoch = steps_per_epoch or 10**12
-        model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks)
-    elif options["input"] == "numpy":
-        usable = len(images) // (batch * spe) * batch * spe
-        model.fit(images[:usable], batch_size=batch, epochs=10**12, verbose=0, callbacks=callbacks)
-    else:
-        raise SystemExit(f"Unknown input {options['input']!r}: choose tfdata or numpy.")
-    channel.send({})  # answers the "exit" that stopped fit
-    channel.close()
+        if options["input"] == "tfdata":
+            data = (
+                tf.data.Dataset.from_tensor_slices(images)
+                .shuffle(len(images), seed=0)
+                .repeat()
+                .batch(batch, drop_remainder=True)
+                .prefetch(tf.data.AUTOTUNE)
+            )
+            steps_per_epoch = int(options["steps_per_epoch"])  # 0: one endless epoch
+            epochs = 10**12 if steps_per_epoch else 1
+            steps_per_epoch = steps_per_epoch or 10**12
+            model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks)
+        elif options["input"] == "numpy":
+            usable = len(images) // (batch * spe) * batch * spe
+            model.fit(images[:usable], batch_size=batch, epochs=10**12, verbose=0, callbacks=callbacks)
+        else:
+            raise SystemExit(f"Unknown input {options['input']!r}: choose tfdata or numpy.")
+        channel.send({})  # answers the "exit" that stopped fit
+        channel.close()
 
 
 # -- the torch worker --------------------------------------------------------------------------
