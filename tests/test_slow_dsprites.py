@@ -30,7 +30,8 @@ def test_hinge_learns_dsprites_and_scores_above_chance(tmp_path):
     run_dir, export_base = tmp_path / "run", tmp_path / "exported"
     run("train.py", "--flagfile=dsprites_hinge.flags", "--steps=4000", "--c_stop_steps=20000",
         "--log_every=100", "--validate_every=1000", "--image_every=4000", "--checkpoint_every=1000",
-        f"--run_dir={run_dir}", f"--export_base={export_base}", "--noprogress")
+        f"--run_dir={run_dir}", f"--export_base={export_base}", "--noprogress",
+        f"--data_dir={tmp_path / 'data'}")  # its rendered-dSprites cache: not the user's ~/.cache
     scalars = event_files.read_scalars(run_dir / "logs" / "validation")
     reconstruction = scalars["reconstruction"][-1][1]
     kl = [scalars[f"kl_per_dim/kl_{i}"][-1][1] for i in range(10)]
