@@ -12,7 +12,8 @@ from PIL import Image
 
 from tfbvae.export import export_model
 from train_testing import REPO, tiny_config
-from visualize_testing import LATENT_DIM, UNUSED, model_with_an_unused_latent, sprite_images
+from visualize_testing import (LATENT_DIM, UNUSED, decoded_uint8, expected_traversal,
+                               gaussian_kl_per_dim, model_with_an_unused_latent, sprite_images)
 
 TILE = 64 + 2
 LABEL_WIDTH, HEADER = 92, 20  # the traversal grid's label column and offsets row
@@ -28,14 +29,35 @@ def image(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported_model():
+    return model_with_an_unused_latent()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, exported_model):
     base = tmp_path_factory.mktemp("exported_models")
-    export_model(model_with_an_unused_latent(), str(base), "tiny", {"step": 3},
-                 kl_images=sprite_images(16))
+    export_model(exported_model, str(base), "tiny", {"step": 3}, kl_images=sprite_images(16))
     return base / "tiny"
 
 
-def test_pictures_of_an_export(exported, tmp_path):
+def grid_tiles(picture: np.ndarray, rows: int, columns: int, top: int = 0, left: int = 0) -> np.ndarray:
+    """The 64x64 tiles of a picture grid, grey (channel 0): ``(rows, columns, 64, 64)``."""
+    return np.array([[picture[top + r * TILE:top + r * TILE + 64, left + c * TILE:left + c * TILE + 64, 0]
+                      for c in range(columns)] for r in range(rows)])
+
+
+def assert_close_pixels(got: np.ndarray, expected: np.ndarray, what: str):
+    """Equal to within one grey level (the SavedModel and Keras round alike up to float error)."""
+    difference = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+    assert difference.max() <= 1, f"{what}: {np.count_nonzero(difference > 1)} pixels differ"
+
+
+def test_pictures_of_an_export(exported, exported_model, tmp_path):
+    """The pictures' numbers against the model itself: the KL (export metadata = the closed
+    form on the export's kl_images), reconstructions, samples from the seeded prior, and every
+    traversal tile (rows by KL, each moving only its own latent). Catches a wrong row order,
+    a traversal that moves the wrong latent or all of them, reconstructions from a sample
+    instead of the mean, unseeded samples, and KL from the wrong place."""
     steps, num_images, gif_images = 5, 4, 2
     result = visualize(f"--model={exported}", f"--output_dir={tmp_path}", "--dsprites_source=rendered",
                        f"--steps={steps}", f"--num_images={num_images}",
@@ -52,11 +74,31 @@ def test_pictures_of_an_export(exported, tmp_path):
 
     grid = image(tmp_path / "traversals.png")
     assert grid.shape == (HEADER + LATENT_DIM * TILE - 2, LABEL_WIDTH + steps * TILE - 2, 3)
-    last_row = HEADER + (LATENT_DIM - 1) * TILE  # the unused latent: zero KL, the last row
-    tiles = [grid[last_row:last_row + 64, LABEL_WIDTH + c * TILE:][:, :64] for c in range(steps)]
-    assert all(np.array_equal(t, tiles[0]) for t in tiles)
-    top = [grid[HEADER:HEADER + 64, LABEL_WIDTH + c * TILE:][:, :64] for c in range(steps)]
-    assert not all(np.array_equal(t, top[0]) for t in top)  # the largest-KL latent moves
+
+    model = exported_model
+    kl = gaussian_kl_per_dim(model, sprite_images(16))
+    np.testing.assert_allclose(record["kl_per_dim"], kl, rtol=1e-4, atol=1e-6)
+    assert record["order_by_kl"] == list(np.argsort(-kl, kind="stable"))
+    from tfbvae.data.dsprites import DSprites
+
+    inputs = DSprites("rendered").sample_observations(num_images, np.random.RandomState(0))
+    mean = np.asarray(model.encode(inputs)[0])
+    expected = expected_traversal(model, inputs[0], kl, 3.0, steps)
+    got = grid_tiles(grid, LATENT_DIM, steps, HEADER, LABEL_WIDTH)
+    assert_close_pixels(got, expected, "traversal tiles")
+    assert np.ptp(got[-1].astype(int), axis=0).max() == 0  # the unused latent (last row) moves nothing
+    for row in range(LATENT_DIM - 1):  # the active rows move, each differently
+        assert np.ptp(got[row].astype(int), axis=0).max() > 64, f"row {row} does not move"
+        assert any(np.abs(got[row].astype(int) - got[other].astype(int)).max() > 64
+                   for other in range(LATENT_DIM) if other != row)
+    reconstruction = decoded_uint8(model, mean[:1])[0]
+    for row in range(LATENT_DIM):  # offset 0 (the middle column): every row is the reconstruction
+        assert_close_pixels(got[row, steps // 2], reconstruction, f"row {row} at offset 0")
+    recon = grid_tiles(image(tmp_path / "reconstructions.png"), 2, num_images)
+    assert np.array_equal(recon[0], np.round(inputs[..., 0] * 255).astype(np.uint8))
+    assert_close_pixels(recon[1], decoded_uint8(model, mean), "reconstructions")
+    prior = np.random.RandomState(0).standard_normal((8, LATENT_DIM))
+    assert_close_pixels(grid_tiles(image(tmp_path / "samples.png"), 1, 8)[0], decoded_uint8(model, prior), "samples")
 
     gif = Image.open(tmp_path / "traversals.gif")
     assert gif.n_frames == 2 * steps - 2
@@ -86,7 +128,21 @@ def test_pictures_of_a_run_directory_with_kl_curves_from_its_logs(run_dir, tmp_p
     assert record["kl_source"].startswith("training logs")
     assert set(record["files"]) == {"kl_curves", "traversals"} and not record["notes"]
     assert Image.open(tmp_path / "kl_curves.png").size == (900, 600)
-    assert image(tmp_path / "traversals.png").shape[0] == HEADER + LATENT_DIM * TILE - 2
+    # The KL the app claims to take from the training logs is the one logged at step 10, and
+    # the traversals are the restored checkpoint's decodings of it, rows by that KL.
+    from tfbvae import event_files
+    from tfbvae.checkpoints import restore_model
+    from tfbvae.data.dsprites import DSprites
+
+    logged = event_files.read_scalars(run_dir / "logs" / "train")
+    kl = [dict(logged[f"kl_per_dim/kl_{d}"])[10] for d in range(LATENT_DIM)]
+    np.testing.assert_allclose(record["kl_per_dim"], kl, rtol=1e-6)
+    model, _ = restore_model(str(run_dir))
+    first = DSprites("rendered").sample_observations(8, np.random.RandomState(0))[0]
+    grid = image(tmp_path / "traversals.png")
+    assert grid.shape[0] == HEADER + LATENT_DIM * TILE - 2
+    assert_close_pixels(grid_tiles(grid, LATENT_DIM, 9, HEADER, LABEL_WIDTH),
+                        expected_traversal(model, first, kl, 3.0, 9), "traversal tiles")
     assert os.path.isfile(record["files"]["traversals"])
 
 
