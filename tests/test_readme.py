@@ -41,7 +41,7 @@ def run_python(*args: str, env: dict | None = None, timeout: float = 600) -> sub
 def test_the_readme_has_the_commands_this_file_checks():
     apps = {app for app, _ in readme_commands()}
     assert apps == {f"apps/{name}.py" for name in ("train", "evaluate", "visualize", "export",
-                                                   "results_table")}
+                                                   "results_table", "study")}
     assert len(readme_commands()) >= 20
 
 
