@@ -16,11 +16,9 @@ from image_files import cmyk_image, png, without_adobe_marker
 from tfbvae.data.images import decode, preprocess
 from tfbvae.serving_images import decode_image_bytes
 
-RNG = np.random.default_rng(0)
-
-
-def noise(shape) -> np.ndarray:
-    return (RNG.random(shape) * 255).astype(np.uint8)
+def noise(seed: int, shape) -> np.ndarray:
+    """Random 8-bit pixels, each image from its own seed (no RNG shared between tests)."""
+    return (np.random.default_rng(seed).random(shape) * 255).astype(np.uint8)
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -43,52 +41,53 @@ def served_pixels(data: bytes, channels: int, crop=None) -> np.ndarray:
 
 
 CASES = [  # (name, image, format, channels, crop): noise, so that any misplaced weight shows
-    ("grey 100x100 (scale 1.5625)", Image.fromarray(noise((100, 100))), "PNG", 1, None),
-    ("RGB 218x178 to grey", Image.fromarray(noise((218, 178, 3))), "PNG", 1, None),
-    ("RGB 218x178, CelebA crop", Image.fromarray(noise((218, 178, 3))), "PNG", 3, (148, 148)),
-    ("RGB 37x91 (odd, wide)", Image.fromarray(noise((37, 91, 3))), "PNG", 3, None),
-    ("grey 20x30 (upscaled)", Image.fromarray(noise((20, 30))), "PNG", 1, None),
-    ("grey 64x64 (unchanged)", Image.fromarray(noise((64, 64))), "PNG", 1, None),
-    ("grey 128x128 (halved)", Image.fromarray(noise((128, 128))), "PNG", 1, None),
-    ("RGBA to grey", Image.fromarray(noise((90, 70, 4))), "PNG", 1, None),
-    ("RGBA to RGB", Image.fromarray(noise((90, 70, 4))), "PNG", 3, None),
-    ("grey+alpha to RGB", Image.fromarray(noise((90, 70))).convert("LA"), "PNG", 3, None),
-    ("palette to grey", Image.fromarray(noise((90, 70, 3))).convert("P"), "PNG", 1, None),
-    ("BMP", Image.fromarray(noise((90, 70, 3))), "BMP", 1, None),
-    ("GIF", Image.fromarray(noise((90, 70, 3))).convert("P"), "GIF", 1, None),
-    ("1-bit grey", Image.fromarray(noise((90, 70)) > 127), "PNG", 1, None),
-    ("WebP lossy", Image.fromarray(noise((90, 70, 3))), "WEBP", 3, None),
-    ("WebP RGBA to grey", Image.fromarray(noise((90, 70, 4))), "WEBP", 1, None),
+    ("grey 100x100 (scale 1.5625)", Image.fromarray(noise(1, (100, 100))), "PNG", 1, None),
+    ("RGB 218x178 to grey", Image.fromarray(noise(2, (218, 178, 3))), "PNG", 1, None),
+    ("RGB 218x178, CelebA crop", Image.fromarray(noise(3, (218, 178, 3))), "PNG", 3, (148, 148)),
+    ("RGB 37x91 (odd, wide)", Image.fromarray(noise(4, (37, 91, 3))), "PNG", 3, None),
+    ("grey 20x30 (upscaled)", Image.fromarray(noise(5, (20, 30))), "PNG", 1, None),
+    ("grey 64x64 (unchanged)", Image.fromarray(noise(6, (64, 64))), "PNG", 1, None),
+    ("grey 128x128 (halved)", Image.fromarray(noise(7, (128, 128))), "PNG", 1, None),
+    ("RGBA to grey", Image.fromarray(noise(8, (90, 70, 4))), "PNG", 1, None),
+    ("RGBA to RGB", Image.fromarray(noise(9, (90, 70, 4))), "PNG", 3, None),
+    ("grey+alpha to RGB", Image.fromarray(noise(10, (90, 70))).convert("LA"), "PNG", 3, None),
+    ("palette to grey", Image.fromarray(noise(11, (90, 70, 3))).convert("P"), "PNG", 1, None),
+    ("BMP", Image.fromarray(noise(12, (90, 70, 3))), "BMP", 1, None),
+    ("GIF", Image.fromarray(noise(13, (90, 70, 3))).convert("P"), "GIF", 1, None),
+    ("1-bit grey", Image.fromarray(noise(14, (90, 70)) > 127), "PNG", 1, None),
+    ("WebP lossy", Image.fromarray(noise(15, (90, 70, 3))), "WEBP", 3, None),
+    ("WebP RGBA to grey", Image.fromarray(noise(16, (90, 70, 4))), "WEBP", 1, None),
 ]
 
 
-def noise16(shape) -> np.ndarray:
-    return RNG.integers(0, 65536, shape).astype(np.uint16)
+def noise16(seed: int, shape) -> np.ndarray:
+    """Random 16-bit samples, each image from its own seed."""
+    return np.random.default_rng(seed).integers(0, 65536, shape).astype(np.uint16)
 
 
 FILES = [  # (name, file bytes, channels, crop): kinds Pillow cannot write, or not via `encoded`
-    ("16-bit grey", png(noise16((100, 90)), 16, 0), 1, None),
-    ("16-bit grey to RGB", png(noise16((100, 90)), 16, 0), 3, None),
-    ("16-bit grey+alpha", png(noise16((100, 90, 2)), 16, 4), 1, None),
-    ("16-bit RGB", png(noise16((100, 90, 3)), 16, 2), 3, None),
-    ("16-bit RGB to grey", png(noise16((100, 90, 3)), 16, 2), 1, None),
-    ("16-bit RGBA", png(noise16((100, 90, 4)), 16, 6), 3, None),
-    ("palette with a transparent entry", encoded(Image.fromarray(noise((90, 70, 3))).convert("P"), "PNG",
+    ("16-bit grey", png(noise16(17, (100, 90)), 16, 0), 1, None),
+    ("16-bit grey to RGB", png(noise16(18, (100, 90)), 16, 0), 3, None),
+    ("16-bit grey+alpha", png(noise16(19, (100, 90, 2)), 16, 4), 1, None),
+    ("16-bit RGB", png(noise16(20, (100, 90, 3)), 16, 2), 3, None),
+    ("16-bit RGB to grey", png(noise16(21, (100, 90, 3)), 16, 2), 1, None),
+    ("16-bit RGBA", png(noise16(22, (100, 90, 4)), 16, 6), 3, None),
+    ("palette with a transparent entry", encoded(Image.fromarray(noise(23, (90, 70, 3))).convert("P"), "PNG",
                                                  transparency=0), 3, None),
-    ("CMYK JPEG (Adobe) to RGB", encoded(cmyk_image(noise((100, 90, 4))), "JPEG"), 3, None),
-    ("CMYK JPEG (Adobe) to grey", encoded(cmyk_image(noise((100, 90, 4))), "JPEG"), 1, None),
+    ("CMYK JPEG (Adobe) to RGB", encoded(cmyk_image(noise(24, (100, 90, 4))), "JPEG"), 3, None),
+    ("CMYK JPEG (Adobe) to grey", encoded(cmyk_image(noise(25, (100, 90, 4))), "JPEG"), 1, None),
     ("CMYK JPEG without Adobe marker",
-     without_adobe_marker(encoded(cmyk_image(noise((100, 90, 4))), "JPEG")), 3, None),
+     without_adobe_marker(encoded(cmyk_image(noise(26, (100, 90, 4))), "JPEG")), 3, None),
     # JPEG: both sides use libjpeg's accurate integer inverse DCT (TensorFlow's default fast
     # one differed by up to 10 levels at quality 95 and ~90 at quality 100).
-    ("JPEG RGB, CelebA crop", encoded(Image.fromarray(noise((218, 178, 3))), "JPEG"), 3, (148, 148)),
-    ("JPEG RGB to grey", encoded(Image.fromarray(noise((218, 178, 3))), "JPEG"), 1, (148, 148)),
-    ("JPEG quality 95", encoded(Image.fromarray(noise((100, 90, 3))), "JPEG", quality=95), 3, None),
-    ("JPEG quality 100, 4:4:4", encoded(Image.fromarray(noise((100, 90, 3))), "JPEG", quality=100,
+    ("JPEG RGB, CelebA crop", encoded(Image.fromarray(noise(27, (218, 178, 3))), "JPEG"), 3, (148, 148)),
+    ("JPEG RGB to grey", encoded(Image.fromarray(noise(28, (218, 178, 3))), "JPEG"), 1, (148, 148)),
+    ("JPEG quality 95", encoded(Image.fromarray(noise(29, (100, 90, 3))), "JPEG", quality=95), 3, None),
+    ("JPEG quality 100, 4:4:4", encoded(Image.fromarray(noise(30, (100, 90, 3))), "JPEG", quality=100,
                                         subsampling=0), 3, None),
-    ("JPEG grey", encoded(Image.fromarray(noise((100, 90))), "JPEG", quality=95), 1, None),
-    ("JPEG grey to RGB", encoded(Image.fromarray(noise((100, 90))), "JPEG"), 3, None),
-    ("CMYK JPEG quality 95", encoded(cmyk_image(noise((100, 90, 4))), "JPEG", quality=95), 3, None),
+    ("JPEG grey", encoded(Image.fromarray(noise(31, (100, 90))), "JPEG", quality=95), 1, None),
+    ("JPEG grey to RGB", encoded(Image.fromarray(noise(32, (100, 90))), "JPEG"), 3, None),
+    ("CMYK JPEG quality 95", encoded(cmyk_image(noise(33, (100, 90, 4))), "JPEG", quality=95), 3, None),
 ]
 ALL = [(name, encoded(image, fmt), channels, crop) for name, image, fmt, channels, crop in CASES] + FILES
 
@@ -126,6 +125,6 @@ def test_a_cmyk_jpeg_is_converted_by_tensorflows_formula_on_both_sides(adobe, rg
 
 
 def test_an_image_smaller_than_the_crop_is_refused_with_the_sizes():
-    data = encoded(Image.fromarray(noise((100, 120))), "PNG")
+    data = encoded(Image.fromarray(noise(34, (100, 120))), "PNG")
     with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than the 148x148 centre crop of this export"):
         served_pixels(data, 1, (148, 148))
