@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from tfbvae import run_config
 from tfbvae.study.run_state import EVALUATION_SEED, read_json, run_state
 from tfbvae.study.spec import Run, StudySpec
+from tfbvae.study.tracking import tracking_of_run
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -46,6 +47,7 @@ class RunRecord:
     training_seconds: float | None = None
     data_source: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # the objective's, from run.json
+    tracking: dict[str, Any] = field(default_factory=dict)  # tfbvae.study.tracking, from the logs
 
 
 def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: Path) -> Path:
@@ -82,6 +84,8 @@ def collect_record(spec: StudySpec, run: Run, repo: Path) -> RunRecord:
         training_seconds=training_seconds(run.run_dir),
         data_source=(record.get("data") or {}).get("source"),
         settings={k: flags[k] for k in OBJECTIVE_KEYS if k in flags and k not in ignored},
+        tracking=tracking_of_run(run.run_dir, int(flags.get("latent_dim", 0)), spec.steps)
+        if flags else {},
     )
 
 
@@ -138,8 +142,30 @@ def summarise_cell(spec: StudySpec, name: str, flags: Sequence[str],
         "heldout": {key: spread([r.heldout.get(key) for r in evaluated]) for key in HELDOUT_KEYS},
         "steps": {str(r.seed): r.step for r in records},
         "training_seconds": spread([r.training_seconds for r in records]),
+        "kl_minus_c": _kl_minus_c_spread(records),
         "data_sources": sorted({r.data_source for r in records if r.data_source}),
     }
+
+
+def _kl_minus_c_spread(records: Sequence[RunRecord]) -> dict[str, Any] | None:
+    """Over the seeds: how far the KL was from C (capacity cells; ``None`` for the others)."""
+    tracked = [r.tracking["kl_minus_c"] for r in records if (r.tracking or {}).get("kl_minus_c")]
+    if not tracked:
+        return None
+    return {key: spread([t[key] for t in tracked])
+            for key in ("last_tenth_mean", "max_abs_after_first_tenth")}
+
+
+def _switch_on_lines(results: dict[str, Any]) -> list[str]:
+    """One line per run: its latents in the order their KL passed 0.1 nats, with the step."""
+    lines = []
+    for run in results["runs"]:
+        order = (run.get("tracking") or {}).get("switch_on")
+        if order:
+            on = [f"z{latent} @{step:,}" for latent, step in order if step is not None]
+            lines.append(f"- {run['cell']} seed {run['seed']}: {', '.join(on) or 'none'}"
+                         f" ({sum(step is None for _, step in order)} never)")
+    return lines
 
 
 def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
@@ -164,6 +190,19 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
         "|" + "---|" * len(header),
     ]
     lines += [_row(cell, results) for cell in results["cells"]]
+    tracked = [cell for cell in results["cells"] if cell.get("kl_minus_c")]
+    if tracked:
+        lines += ["", "Capacity runs, KL − C in nats (Burgess et al. 2018: the KL should track C; "
+                  "median over seeds [min–max]):", "",
+                  "| cell | mean over the last tenth | largest after the first tenth |",
+                  "|---|---|---|"]
+        lines += [f"| {cell['cell']} | {_spread_text(cell['kl_minus_c']['last_tenth_mean'], '+.2f')} "
+                  f"| {_spread_text(cell['kl_minus_c']['max_abs_after_first_tenth'], '.2f')} |"
+                  for cell in tracked]
+    switch_on = _switch_on_lines(results)
+    if switch_on:
+        lines += ["", "Latents in the order their training KL passed 0.1 nats (step):", ""]
+        lines += switch_on
     lines += ["", "Flags of each cell (the study's last, then `--seed --steps --run_dir`):", ""]
     lines += [f"- {cell['cell']}: `{' '.join(cell['flags'])}`" for cell in results["cells"]]
     lines += ["", f"![metrics per cell, every seed a point]({METRICS_PNG})", ""]
