@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence, TextIO
 
 import numpy as np
 
+from tfbvae import files
 from tfbvae.metrics.presets import Preset
 from tfbvae.metrics.registry import HEADLINE_SCORES
 from tfbvae.metrics.utils import RepresentationFunction
@@ -220,8 +221,6 @@ def write_report(results: Mapping[str, Any], output_dir: str | os.PathLike, stem
     paths = output_dir / f"{stem}.json", output_dir / f"{stem}.md"
     texts = json.dumps(clean, indent=2, allow_nan=False) + "\n", markdown_report(clean)
     for path, text in zip(paths, texts):
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        files.write_text_atomically(path, text)
     return paths
 

@@ -14,6 +14,8 @@ from typing import Iterator
 
 import tensorflow as tf
 
+from tfbvae import files
+
 EVENT_FILE_MARK = "tfevents"
 
 
@@ -58,7 +60,7 @@ def trim_event_files(log_dir: str | os.PathLike, max_step: int) -> int:
         with tf.io.TFRecordWriter(str(tmp)) as writer:
             for record in kept:
                 writer.write(record)
-        os.replace(tmp, path)
+        files.replace_atomically(tmp, path)
     return removed
 
 

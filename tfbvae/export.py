@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfbvae
-from tfbvae import errors
+from tfbvae import errors, files
 from tfbvae.divergences import gaussian_kl_per_dim
 from tfbvae.model import BetaVAE
 from tfbvae.serving_config import PARTS, check_model_name, write_models_config
@@ -135,23 +135,6 @@ def data_crop(run: dict) -> int | None:
     return None
 
 
-def _fsync_tree(path: str) -> None:
-    """Flushes every file and directory under ``path`` to disk (a crash keeps whole files)."""
-    for root, _, files in os.walk(path):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as f:
-                os.fsync(f.fileno())
-        _fsync_dir(root)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -200,7 +183,7 @@ def _publish(model_dirs: dict, temporaries: dict, write_metadata) -> int:
     while True:
         for part, tmp in temporaries.items():
             write_metadata(tmp, part, version)
-            _fsync_tree(tmp)
+            files.fsync_tree(tmp)
         if pause:
             time.sleep(pause)
             pause = 0.0
@@ -211,7 +194,7 @@ def _publish(model_dirs: dict, temporaries: dict, write_metadata) -> int:
             published.append(part)
         else:
             for directory in model_dirs.values():
-                _fsync_dir(directory)
+                files.fsync_dir(directory)
             return version
         for part in published:  # give the number back; it is taken on the other side
             os.rename(os.path.join(model_dirs[part], str(version)), temporaries[part])

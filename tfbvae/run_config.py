@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from tfbvae import errors
+from tfbvae import errors, files
 
 RUN_FILE = "run.json"
 FLAGS_FILE = "flags.txt"
@@ -193,8 +193,8 @@ def write_run(run_dir: str | os.PathLike, config: Mapping[str, Any], data: Mappi
         "latent_dim": int(config["latent_dim"]),
         "image_shape": list(image_shape(config)),
     }
-    _atomic_write(run_dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    _atomic_write(run_dir / FLAGS_FILE, flagfile_text(config))
+    files.write_text_atomically(run_dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    files.write_text_atomically(run_dir / FLAGS_FILE, flagfile_text(config))
 
 
 def flagfile_text(config: Mapping[str, Any]) -> str:
@@ -217,12 +217,3 @@ def flagfile_text(config: Mapping[str, Any]) -> str:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

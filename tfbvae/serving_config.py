@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 
+from tfbvae import files
+
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PARTS = ("encoder", "decoder")
 CONFIG_FILENAME = "models.config"
@@ -68,10 +70,5 @@ def write_models_config(base_dir: str) -> str:
     (``--model_config_file_poll_wait_seconds``) never reads half of it.
     """
     path = os.path.join(os.path.realpath(base_dir), CONFIG_FILENAME)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(models_config_text(served_models(base_dir)))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    files.write_text_atomically(path, models_config_text(served_models(base_dir)))
     return path

@@ -24,6 +24,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from tfbvae import files
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -115,14 +117,6 @@ def load_or_build(
     return array, manifest
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _build(root: Path, name: str, recipe: dict, shape: tuple, dtype: np.dtype, fill) -> None:
     entry = root / name
     tmp = root / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -157,7 +151,7 @@ def _build(root: Path, name: str, recipe: dict, shape: tuple, dtype: np.dtype, f
             os.replace(entry, trash)
             shutil.rmtree(trash, ignore_errors=True)
         os.replace(tmp, entry)
-        _fsync_directory(root)  # the rename itself survives a power cut
+        files.fsync_dir(root)  # the rename itself survives a power cut
         log.info("Built cache %s in %.1f s.", entry, manifest["build_seconds"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

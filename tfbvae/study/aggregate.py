@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from tfbvae import run_config
+from tfbvae import files, run_config
 from tfbvae.study.run_state import EVALUATION_SEED, read_json, run_state
 from tfbvae.study.spec import Run, StudySpec
 from tfbvae.study.tracking import tracking_of_run
@@ -62,8 +61,8 @@ def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: P
     curves = {cell.name: plots.kl_curves_of_cell(
         cell.name, [run for run in runs if run.cell == cell], study_dir / f"kl_curves_{cell.name}.png")
         for cell in spec.cells}
-    _write_atomically(study_dir / RESULTS_JSON, json.dumps(results, indent=2, allow_nan=False) + "\n")
-    _write_atomically(study_dir / RESULTS_MD, markdown(results, curves))
+    files.write_text_atomically(study_dir / RESULTS_JSON, json.dumps(results, indent=2, allow_nan=False) + "\n")
+    files.write_text_atomically(study_dir / RESULTS_MD, markdown(results, curves))
     return study_dir / RESULTS_JSON
 
 
@@ -256,9 +255,3 @@ def duration_text(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min" if minutes else f"{secs} s"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
