@@ -229,7 +229,7 @@ class RunCheckpoint:
         self.directory = Path(directory)
         model.optimizer.build(model.trainable_variables)
         self.checkpoint = tf.train.Checkpoint(**_trackables(model))
-        self.found = repair(self.directory)
+        repair(self.directory)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.directory), max_to_keep=max_to_keep,
             checkpoint_name=CHECKPOINT_NAME,
@@ -317,9 +317,11 @@ def restore_model(run_dir: str, checkpoint: str | None = None) -> tuple["BetaVAE
         path = str(newest_intact(run_dir))
     else:
         path = str(checkpoint)
-        match = re.search(rf"{CHECKPOINT_NAME}-(\d+)$", path)
-        files = _group_files(Path(path).parent).get(int(match.group(1)), []) if match else []
-        reason = _why_damaged(Path(path), files) if match else "not a checkpoint path (.../ckpt-<step>)"
+        try:
+            files = _group_files(Path(path).parent).get(step_of(path), [])
+            reason = _why_damaged(Path(path), files)
+        except ValueError:
+            reason = "not a checkpoint path (.../ckpt-<step>)"
         if reason is not None:
             raise NoCheckpoint(f"Cannot read checkpoint {path}: {reason}. Pass another "
                                "checkpoint of the run, or none for its newest intact one.")

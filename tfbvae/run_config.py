@@ -215,5 +215,37 @@ def flagfile_text(config: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_flags_file(path: str | os.PathLike, like: Mapping[str, Any]) -> dict:
+    """The settings of a ``flags.txt`` (:func:`flagfile_text`'s lines), each given the type of
+    ``like``'s value of the same name (the settings it is compared with); names ``like`` does
+    not hold stay strings.
+
+    Args:
+        path: the flags file.
+        like: settings whose value types the file's values take (e.g. the new run's).
+    """
+    settings: dict[str, Any] = {}
+    for line in Path(path).read_text().splitlines():
+        if not line.startswith("--"):
+            continue
+        name, has_value, value = line[2:].partition("=")
+        if not has_value:  # a boolean: --name or --noname
+            negated = name.startswith("no") and isinstance(like.get(name[2:]), bool)
+            settings[name[2:] if negated else name] = not negated
+        else:
+            settings[name] = _typed(value, like.get(name))
+    return settings
+
+
+def _typed(text: str, like: Any) -> Any:
+    """``text`` as a number when ``like`` is one (and it parses), else as it is."""
+    if isinstance(like, bool) or not isinstance(like, (int, float)):
+        return text
+    try:
+        return int(float(text)) if isinstance(like, int) else float(text)
+    except ValueError:
+        return text
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

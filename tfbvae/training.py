@@ -218,14 +218,13 @@ def _check_run_dir(run_dir: Path, config: Mapping[str, Any]) -> dict | None:
     if record is None:
         if not checkpoints.scan(checkpoints.checkpoint_dir(run_dir)).intact:
             return None
-        record = _record_from_flags_file(run_dir)
-        record["flags"] = _typed_like(record["flags"], config)
+        record = _record_from_flags_file(run_dir, config)
     for change in run_config.check_resumable(record, config, run_dir):
         log.info("Resuming %s with a changed setting: %s", run_dir, change)
     return record
 
 
-def _record_from_flags_file(run_dir: Path) -> dict:
+def _record_from_flags_file(run_dir: Path, config: Mapping[str, Any]) -> dict:
     """A run record rebuilt from ``flags.txt`` when ``run.json`` is gone; refuses if both are."""
     flags_file = run_dir / run_config.FLAGS_FILE
     if not flags_file.exists():
@@ -236,39 +235,7 @@ def _record_from_flags_file(run_dir: Path) -> dict:
         )
     log.warning("%s is missing: checking the settings against %s instead.",
                 run_dir / run_config.RUN_FILE, flags_file)
-    return {"flags": _read_flags_file(flags_file), "data": {}}
-
-
-def _read_flags_file(path: Path) -> dict:
-    """The settings of a ``flags.txt`` (:func:`tfbvae.run_config.flagfile_text`'s lines), as
-    strings, ``True`` and ``False``: :func:`~tfbvae.run_config.check_resumable` compares them
-    after :func:`_typed_like` gives them the types of the new settings."""
-    settings: dict[str, Any] = {}
-    for line in path.read_text().splitlines():
-        if not line.startswith("--"):
-            continue
-        name, sep, value = line[2:].partition("=")
-        if sep:
-            settings[name] = value
-        elif name.startswith("no"):
-            settings[name[2:]] = False
-        else:
-            settings[name] = True
-    return settings
-
-
-def _typed_like(settings: Mapping[str, Any], config: Mapping[str, Any]) -> dict:
-    """``settings`` read from text, each converted to the type of ``config``'s value."""
-    typed = {}
-    for name, value in settings.items():
-        like = config.get(name)
-        if isinstance(value, str) and isinstance(like, (int, float)) and not isinstance(like, bool):
-            try:
-                value = type(like)(float(value)) if isinstance(like, int) else float(value)
-            except ValueError:
-                pass
-        typed[name] = value
-    return typed
+    return {"flags": run_config.read_flags_file(flags_file, like=config), "data": {}}
 
 
 def _load_checked_source(config: Mapping[str, Any], record: dict | None, run_dir: Path):
