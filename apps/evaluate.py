@@ -32,8 +32,10 @@ import time
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
 from absl import flags
 
-from tfbvae import app_runner, errors, model_flags
-from tfbvae.data.dsprites_sources import SOURCES as DSPRITES_SOURCES
+from tfbvae import errors
+from tfbvae.cli import app_runner
+from tfbvae.cli import model_flags
+from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
 
 FLAGS = flags.FLAGS
 model_flags.define_model_flags()
@@ -71,12 +73,12 @@ def result_stem(preset: str, overrides: list[str], seed: int) -> str:
 
 def main(argv: list[str]) -> int:
     """Evaluates the model the flags name; refusals reach the user through
-    :mod:`tfbvae.app_runner`."""
+    :mod:`tfbvae.cli.app_runner`."""
     import numpy as np
 
-    from tfbvae.evaluation_report import MetricsProgress, apply_overrides, write_report
-    from tfbvae.metrics import evaluate, get_preset, parse_metric_names
-    from tfbvae.model_source import open_model
+    from tfbvae.evaluation.metrics import evaluate, get_preset, parse_metric_names
+    from tfbvae.evaluation.report import MetricsProgress, apply_overrides, write_report
+    from tfbvae.trained_model import open_model
 
     try:
         names = parse_metric_names(FLAGS.metrics)
@@ -93,7 +95,7 @@ def main(argv: list[str]) -> int:
               f"{source.encoder_dir}", file=sys.stderr)
     loaded = time.perf_counter()
 
-    from tfbvae.data.dsprites import DSprites
+    from tfbvae.data.dsprites.ground_truth import DSprites
 
     try:
         data = DSprites(FLAGS.dsprites_source, FLAGS.data_path, FLAGS.tfds_data_dir)
@@ -126,7 +128,7 @@ def main(argv: list[str]) -> int:
                        on_metric_done=progress.metric_done if progress else None)
     metrics_done = time.perf_counter()
     if FLAGS.heldout:
-        from tfbvae.heldout import heldout_losses
+        from tfbvae.evaluation.heldout import heldout_losses
 
         results["heldout"] = heldout_losses(source, data, FLAGS.seed, FLAGS.batch_size)
         if "skipped" in results["heldout"]:

@@ -23,8 +23,10 @@ import os
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
 from absl import flags
 
-from tfbvae import app_runner, errors, model_flags
-from tfbvae.serving_config import MODEL_NAME_PATTERN
+from tfbvae import errors
+from tfbvae.cli import app_runner
+from tfbvae.cli import model_flags
+from tfbvae.serving.models_config import MODEL_NAME_PATTERN
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "Training run directory: exports its latest checkpoint.")
@@ -81,8 +83,8 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
     if run_dir:
         from pathlib import Path
 
-        from tfbvae.model_source import RunModel
-        from tfbvae.run_config import default_model_name
+        from tfbvae.trained_model import RunModel
+        from tfbvae.training.config import default_model_name
 
         source = RunModel(Path(run_dir), FLAGS.checkpoint)
         # Without --kl_images the metadata's KL per dimension is the training KL the run
@@ -93,7 +95,7 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
         return source.model, metadata, default_model_name(metadata["flags"])
     import keras
 
-    import tfbvae.model  # registers BetaVAE for deserialisation
+    import tfbvae.model.beta_vae  # registers BetaVAE for deserialisation
 
     try:
         model = keras.saving.load_model(keras_model)
@@ -101,7 +103,7 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
         raise errors.BadInput(
             f"cannot load --keras_model={keras_model}: {str(err).rstrip('.')}. Pass a .keras "
             "file of a tfbvae BetaVAE (model.save('name.keras')).") from None
-    if not isinstance(model, tfbvae.model.BetaVAE):
+    if not isinstance(model, tfbvae.model.beta_vae.BetaVAE):
         raise errors.BadInput(f"--keras_model={keras_model} holds a {type(model).__name__}, not "
                               "a tfbvae BetaVAE: export one saved with BetaVAE.save('name.keras').")
     metadata = {"source": os.path.abspath(keras_model), "latent_dim": int(model.latent_dim)}
@@ -113,10 +115,10 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
 
 def main(argv: list[str]) -> None:
     """Exports the model the flags name; refusals reach the user through
-    :mod:`tfbvae.app_runner`."""
+    :mod:`tfbvae.cli.app_runner`."""
     import numpy as np
 
-    from tfbvae.export import export_model
+    from tfbvae.serving.export import export_model
 
     model, metadata, default_name = load(FLAGS.run_dir, FLAGS.keras_model)
     model_name = FLAGS.model_name or default_name

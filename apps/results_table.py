@@ -18,7 +18,8 @@ import os
 
 from absl import flags
 
-from tfbvae import app_runner, errors
+from tfbvae import errors
+from tfbvae.cli import app_runner
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", None, "Also write the table to this file.")
@@ -45,7 +46,7 @@ def objective_text(run_flags: dict) -> str:
 
 
 def training_minutes(run: dict) -> str:
-    from tfbvae.event_files import wall_time_span
+    from tfbvae.training.event_files import wall_time_span
 
     run_dir = run.get("run_dir") or (run.get("flags") or {}).get("run_dir")
     seconds = wall_time_span(os.path.join(run_dir, "logs", "train")) if run_dir else None

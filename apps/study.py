@@ -21,7 +21,7 @@ from pathlib import Path
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before anything loads it)
 from absl import flags
 
-from tfbvae import app_runner
+from tfbvae.cli import app_runner
 from tfbvae.errors import EXIT_FAILURE
 from tfbvae.study.runner import STAGES, StudyOptions, run_study
 

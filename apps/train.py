@@ -19,9 +19,11 @@ import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is
 from absl import flags
 from absl import logging as absl_logging
 
-from tfbvae import app_runner, run_config
-from tfbvae.data import celeba, dsprites_sources
-from tfbvae.names import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, STRATEGIES
+from tfbvae.cli import app_runner
+from tfbvae.cli.names import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, STRATEGIES
+from tfbvae.data import celeba
+from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.training import config as run_config
 
 INTERVAL_FLAGS = ("checkpoint_every", "image_every", "validate_every")
 DATA_SOURCES = {"dsprites": dsprites_sources.SOURCES, "celeba": celeba.SOURCES}
@@ -190,10 +192,10 @@ def config_from_flags(fv: flags.FlagValues, names: list[str]) -> dict:
 
 def main(argv: list[str]) -> int:
     """Trains (or resumes) the run the flags describe; tfbvae's errors reach the user through
-    :mod:`tfbvae.app_runner` as one message and an exit status."""
+    :mod:`tfbvae.cli.app_runner` as one message and an exit status."""
     import logging
 
-    from tfbvae import training
+    from tfbvae.training import train as training
 
     # TensorFlow's INFO lines (through absl's logger) are noise here; tfbvae's own stay.
     absl_logging.set_verbosity(absl_logging.WARNING)

@@ -31,8 +31,10 @@ import os
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
 from absl import flags
 
-from tfbvae import app_runner, errors, model_flags
-from tfbvae.data.dsprites_sources import SOURCES as DSPRITES_SOURCES
+from tfbvae import errors
+from tfbvae.cli import app_runner
+from tfbvae.cli import model_flags
+from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
 
 PICTURES = ("traversals", "gif", "reconstructions", "samples", "kl_curves")
 
@@ -74,7 +76,7 @@ def input_images(source, count: int):
     import numpy as np
 
     if FLAGS.images:
-        from tfbvae.pixels import BadImages, check_image_values
+        from tfbvae.model.pixels import BadImages, check_image_values
 
         try:
             images = np.load(FLAGS.images, mmap_mode="r")
@@ -89,7 +91,7 @@ def input_images(source, count: int):
     if tuple(source.image_shape) != (64, 64, 1):
         raise ValueError(f"the model takes {tuple(source.image_shape)} images, not dSprites': pass "
                          "--images=<a .npy of its kind of images, (n, H, W, C)>")
-    from tfbvae.data.dsprites import DSprites
+    from tfbvae.data.dsprites.ground_truth import DSprites
 
     data = DSprites(FLAGS.dsprites_source, FLAGS.data_path)
     return data.sample_observations(count, np.random.RandomState(FLAGS.seed)), data
@@ -97,8 +99,8 @@ def input_images(source, count: int):
 
 def main(argv: list[str]) -> int:
     """Draws the pictures of the model the flags name; refusals reach the user through
-    :mod:`tfbvae.app_runner`."""
-    from tfbvae.model_source import open_model
+    :mod:`tfbvae.cli.app_runner`."""
+    from tfbvae.trained_model import open_model
 
     source = open_model(FLAGS.model, FLAGS.checkpoint)
     try:  # the images the user pointed at (--images, or dSprites from --dsprites_source)
@@ -107,7 +109,7 @@ def main(argv: list[str]) -> int:
         raise errors.BadInput(str(err)) from None
     kl, kl_source = source.kl_per_dim(images)
     from tfbvae import visualization as vis
-    from tfbvae.evaluation_report import portable_paths, strict_json
+    from tfbvae.evaluation.report import portable_paths, strict_json
     from tfbvae.visualization import kl_bar_chart, reconstruction_grid
     output_dir = FLAGS.output_dir or default_output_dir(source)
     os.makedirs(output_dir, exist_ok=True)
@@ -119,7 +121,7 @@ def main(argv: list[str]) -> int:
     what = set(FLAGS.what)
     factors, labels = None, None
     if data is not None and FLAGS.label_factors and "traversals" in what:
-        from tfbvae.latent_factors import label, latent_factors
+        from tfbvae.evaluation.latent_factors import label, latent_factors
 
         factors = latent_factors(data, source.representation_function(), kl,
                                  FLAGS.factor_samples, FLAGS.seed)

@@ -82,7 +82,7 @@ def make_jpegs(root: Path, count: int, height: int, width: int, nested: bool, se
 
 def rss_child(cache_root: str, num_images: int, batch_size: int) -> None:
     """Iterates one training epoch of the cached dSprites set; prints images, seconds, peak RSS."""
-    from tfbvae.data import dsprites_sources
+    from tfbvae.data.dsprites import sources as dsprites_sources
     from tfbvae.data.pipeline import ImageSource, train_dataset
 
     source = ImageSource.from_dsprites(dsprites_sources.load_rendered(cache_root, num_images))
@@ -97,7 +97,8 @@ def rss_child(cache_root: str, num_images: int, batch_size: int) -> None:
 
 
 def run(args) -> dict:
-    from tfbvae.data import celeba, dsprites_sources, image_folder
+    from tfbvae.data import celeba, image_folder
+    from tfbvae.data.dsprites import sources as dsprites_sources
     from tfbvae.data.pipeline import ImageSource, datasets_from_source
 
     work = Path(args.workdir)

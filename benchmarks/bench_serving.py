@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_serving             # batch 256, SavedModel vs torch inference_mode
 
-A Burgess model is exported once with ``tfbvae.export.export_model``; each TF contender is a
+A Burgess model is exported once with ``tfbvae.serving.export.export_model``; each TF contender is a
 process that imports TensorFlow alone (as TensorFlow Serving or a user's program would), loads
 the SavedModel with ``tf.saved_model.load`` and calls its ``serving_default`` signature (a
 concrete function) on float32 batches, fetching ``mean``, ``log_var`` and ``stddev`` as numpy.
@@ -38,9 +38,9 @@ def export_encoder(base_dir: str) -> str:
     import tfbvae  # noqa: F401
     import numpy as np
 
-    from tfbvae.export import export_model
-    from tfbvae.model import BetaVAE
-    from tfbvae.networks import build_networks
+    from tfbvae.model.beta_vae import BetaVAE
+    from tfbvae.model.networks import build_networks
+    from tfbvae.serving.export import export_model
 
     model = BetaVAE(*build_networks("burgess", IMAGE_SHAPE, LATENT_DIM), seed=0)
     kl_images = np.zeros((8,) + IMAGE_SHAPE, np.uint8)
@@ -78,8 +78,8 @@ def tf_worker(args, options: dict) -> None:
         import tfbvae  # noqa: F401
         import keras
 
-        from tfbvae.model import BetaVAE
-        from tfbvae.networks import build_networks
+        from tfbvae.model.beta_vae import BetaVAE
+        from tfbvae.model.networks import build_networks
 
         if args.mixed_precision != "none":
             keras.mixed_precision.set_global_policy(f"mixed_{args.mixed_precision}")

@@ -45,10 +45,10 @@ import numpy as np
 import tfbvae
 import keras
 import tensorflow as tf
-from tfbvae.model import BetaVAE
-from tfbvae.networks import build_networks
-from tfbvae.objectives import CapacityObjective
-from tfbvae.callbacks import CapacityAnnealing
+from tfbvae.model.beta_vae import BetaVAE
+from tfbvae.model.networks import build_networks
+from tfbvae.model.objectives import CapacityObjective
+from tfbvae.training.callbacks import CapacityAnnealing
 mark("imported")
 model = BetaVAE(*build_networks("burgess", (64, 64, 1), 10), objective=CapacityObjective(1000.0))
 model.compile(keras.optimizers.Adam(5e-4))

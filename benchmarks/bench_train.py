@@ -83,9 +83,9 @@ CALLBACKS = ("capacity", "tensorboard", "images", "nonfinite", "checkpoint", "pr
 
 def make_callbacks(names: str, model, images, logdir: str, every: int) -> list:
     """The training app's callbacks called ``names`` (``+``-separated, in the app's order), as
-    ``tfbvae.training.train`` sets them up; images and checkpoints every ``every`` steps."""
-    from tfbvae import callbacks as cb
-    from tfbvae import checkpoints
+    ``tfbvae.training.train.train`` sets them up; images and checkpoints every ``every`` steps."""
+    from tfbvae.training import callbacks as cb
+    from tfbvae.training import checkpoints
 
     chosen = [n for n in names.split("+") if n and n != "none"]
     unknown = set(chosen) - set(CALLBACKS)
@@ -112,9 +112,9 @@ def tf_worker(args, options: dict) -> None:
     import keras
     import tensorflow as tf
 
-    from tfbvae.model import BetaVAE
-    from tfbvae.networks import build_networks
-    from tfbvae.objectives import CapacityObjective
+    from tfbvae.model.beta_vae import BetaVAE
+    from tfbvae.model.networks import build_networks
+    from tfbvae.model.objectives import CapacityObjective
 
     _timing.configure_tensorflow_devices(tf, args.device)
     if int(options["intra_op"]):

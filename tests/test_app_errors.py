@@ -16,7 +16,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from tfbvae import errors, run_config
+from tfbvae import errors
+from tfbvae.training import config as run_config
 from train_testing import REPO, TINY, tiny_config
 
 BAD_INPUT, FAILURE = errors.EXIT_BAD_INPUT, errors.EXIT_FAILURE
@@ -82,7 +83,7 @@ def test_a_bad_flag_is_refused_before_tensorflow_is_imported(app, args, message)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A real 10-step training run (1024 rendered dSprites), its flags and its data cache."""
-    from tfbvae import training
+    from tfbvae.training import train as training
 
     root = tmp_path_factory.mktemp("trained")
     config = tiny_config(root / "run", root / "data", "--steps=10")

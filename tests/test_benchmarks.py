@@ -61,9 +61,9 @@ def test_torch_reference_computes_tfbvae_loss_for_the_same_weights():
     import torch
 
     from benchmarks.torch_reference import BurgessVAE, capacity_loss, load_keras_weights
-    from tfbvae.model import BetaVAE
-    from tfbvae.networks import build_networks
-    from tfbvae.objectives import CapacityObjective
+    from tfbvae.model.beta_vae import BetaVAE
+    from tfbvae.model.networks import build_networks
+    from tfbvae.model.objectives import CapacityObjective
 
     rng = np.random.default_rng(0)
     images = (rng.random((4, 64, 64, 1)) < 0.1).astype(np.uint8) * 255

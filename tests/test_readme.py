@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from tfbvae import run_config
+from tfbvae.training import config as run_config
 from train_testing import REPO, TINY, tiny_config
 
 README = (REPO / "README.md").read_text()

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tfbvae import event_files
+from tfbvae.training import event_files
 from train_testing import REPO
 
 pytestmark = pytest.mark.slow

@@ -18,14 +18,14 @@ __version__ = "0.1.0"
 # Public names, imported lazily so that `import tfbvae.data.ground_truth` (pure numpy) does not
 # pay for TensorFlow.
 _LAZY = {
-    "BetaVAE": "tfbvae.model",
-    "BernoulliLikelihood": "tfbvae.likelihoods",
-    "GaussianLikelihood": "tfbvae.likelihoods",
-    "BetaObjective": "tfbvae.objectives",
-    "CapacityObjective": "tfbvae.objectives",
-    "HingeCapacityObjective": "tfbvae.objectives",
-    "capacity_schedule": "tfbvae.objectives",
-    "build_networks": "tfbvae.networks",
+    "BetaVAE": "tfbvae.model.beta_vae",
+    "BernoulliLikelihood": "tfbvae.model.likelihoods",
+    "GaussianLikelihood": "tfbvae.model.likelihoods",
+    "BetaObjective": "tfbvae.model.objectives",
+    "CapacityObjective": "tfbvae.model.objectives",
+    "HingeCapacityObjective": "tfbvae.model.objectives",
+    "capacity_schedule": "tfbvae.model.objectives",
+    "build_networks": "tfbvae.model.networks",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -33,7 +33,7 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 def __getattr__(name: str):
     """The lazy public names, and any submodule on first use: after ``import tfbvae``,
-    ``tfbvae.checkpoints.restore_model(run_dir)`` works as the README writes it."""
+    ``tfbvae.training.checkpoints.restore_model(run_dir)`` works as the README writes it."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:

@@ -2,10 +2,10 @@
 samples from the prior, and each latent dimension's KL over training.
 
 Every function takes a ``model`` with ``encode(images) -> (mean, log_var)`` and
-``decode_images(z)``: a :class:`tfbvae.model.BetaVAE` or a :class:`tfbvae.model_source.
+``decode_images(z)``: a :class:`tfbvae.model.beta_vae.BetaVAE` or a :class:`tfbvae.trained_model.
 ModelSource` (a run directory or an exported SavedModel). Pictures are uint8 RGB arrays
 ``(H, W, 3)``; :func:`save_png` and :func:`save_gif` write them with Pillow (no ImageMagick).
-:class:`tfbvae.callbacks.TensorBoardImages` shows the same pictures in TensorBoard.
+:class:`tfbvae.training.callbacks.TensorBoardImages` shows the same pictures in TensorBoard.
 """
 
 from __future__ import annotations
@@ -204,8 +204,8 @@ def kl_history(
     """Each latent dimension's KL over training, read back from a run's TensorBoard training
     logs (the training app's ``kl_per_dim/kl_<d>`` scalars), and C when the run logged one:
     ``({dim: [(step, nats), ...]}, [(step, C), ...] or None)``."""
-    from tfbvae.callbacks.tensorboard import scalar_tag  # the training app's tag names
-    from tfbvae.event_files import read_scalars
+    from tfbvae.training.callbacks.tensorboard import scalar_tag  # the training app's tag names
+    from tfbvae.training.event_files import read_scalars
 
     scalars = read_scalars(log_dir)
     per_dim = {dim: scalars[scalar_tag(f"kl_{dim}")] for dim in range(latent_dim)

@@ -44,80 +44,80 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 # The duplicated test helpers are not mutated; model.py only in its train/test step and loss.
 MODEL_FUNCTIONS = ("cross_replica_mean", "images_to_float", "sample_posterior", "compute_terms",
                    "_update_trackers", "train_step", "test_step")
-PAPER_DEFAULTS = "tests/test_metrics_evaluation.py::test_paper_preset_is_every_metric_functions_defaults"
+PAPER_DEFAULTS = "tests/evaluation/metrics/test_evaluation.py::test_paper_preset_is_every_metric_functions_defaults"
 
 # name: (module path, test files/ids run against its mutants, functions to mutate or None = all,
 #        whether the tests need TensorFlow's conftest)
 TARGETS = {
-    "objectives": ("tfbvae/objectives.py", ["tests/test_objectives.py", "tests/test_train_step.py"],
+    "objectives": ("tfbvae/model/objectives.py", ["tests/model/test_objectives.py", "tests/model/test_train_step.py"],
                    None, True),
-    "likelihoods": ("tfbvae/likelihoods.py",
-                    ["tests/test_likelihoods.py", "tests/test_train_step.py"], None, True),
-    "divergences": ("tfbvae/divergences.py",
-                    ["tests/test_divergences.py", "tests/test_train_step.py"], None, True),
-    "model": ("tfbvae/model.py", ["tests/test_train_step.py", "tests/test_model_distributed.py"],
+    "likelihoods": ("tfbvae/model/likelihoods.py",
+                    ["tests/model/test_likelihoods.py", "tests/model/test_train_step.py"], None, True),
+    "divergences": ("tfbvae/model/divergences.py",
+                    ["tests/model/test_divergences.py", "tests/model/test_train_step.py"], None, True),
+    "model": ("tfbvae/model/beta_vae.py", ["tests/model/test_train_step.py", "tests/model/test_model_distributed.py"],
               MODEL_FUNCTIONS, True),
-    "beta_vae": ("tfbvae/metrics/beta_vae.py", ["tests/test_metrics_beta_vae.py", PAPER_DEFAULTS],
+    "beta_vae": ("tfbvae/evaluation/metrics/beta_vae.py", ["tests/evaluation/metrics/test_beta_vae.py", PAPER_DEFAULTS],
                  None, False),
-    "factor_vae": ("tfbvae/metrics/factor_vae.py",
-                   ["tests/test_metrics_factor_vae.py", PAPER_DEFAULTS], None, False),
-    "mig": ("tfbvae/metrics/mig.py", ["tests/test_metrics_mig.py", PAPER_DEFAULTS], None, False),
-    "dci": ("tfbvae/metrics/dci.py", ["tests/test_metrics_dci.py", PAPER_DEFAULTS], None, False),
-    "sap": ("tfbvae/metrics/sap.py", ["tests/test_metrics_sap.py", PAPER_DEFAULTS], None, False),
-    "modularity": ("tfbvae/metrics/modularity_explicitness.py",
-                   ["tests/test_metrics_modularity.py", PAPER_DEFAULTS], None, False),
-    "unsupervised": ("tfbvae/metrics/unsupervised.py",
-                     ["tests/test_metrics_unsupervised.py", PAPER_DEFAULTS], None, False),
-    "utils": ("tfbvae/metrics/utils.py", ["tests/test_metrics_utils.py"], None, False),
+    "factor_vae": ("tfbvae/evaluation/metrics/factor_vae.py",
+                   ["tests/evaluation/metrics/test_factor_vae.py", PAPER_DEFAULTS], None, False),
+    "mig": ("tfbvae/evaluation/metrics/mig.py", ["tests/evaluation/metrics/test_mig.py", PAPER_DEFAULTS], None, False),
+    "dci": ("tfbvae/evaluation/metrics/dci.py", ["tests/evaluation/metrics/test_dci.py", PAPER_DEFAULTS], None, False),
+    "sap": ("tfbvae/evaluation/metrics/sap.py", ["tests/evaluation/metrics/test_sap.py", PAPER_DEFAULTS], None, False),
+    "modularity": ("tfbvae/evaluation/metrics/modularity_explicitness.py",
+                   ["tests/evaluation/metrics/test_modularity.py", PAPER_DEFAULTS], None, False),
+    "unsupervised": ("tfbvae/evaluation/metrics/unsupervised.py",
+                     ["tests/evaluation/metrics/test_unsupervised.py", PAPER_DEFAULTS], None, False),
+    "utils": ("tfbvae/evaluation/metrics/utils.py", ["tests/evaluation/metrics/test_utils.py"], None, False),
 }
 
 # Survivors that are not bugs: (module path, function, source line stripped, mutation,
 # occurrence of that mutation on the line, from 0) -> why.
 EQUIVALENT: dict[tuple[str, str, str, str, int], str] = {
-    ("tfbvae/objectives.py", "capacity_schedule",
+    ("tfbvae/model/objectives.py", "capacity_schedule",
      "fraction = 1.0 if c_stop_steps <= 0 else np.asarray(step, dtype=np.float64) / c_stop_steps",
      "1.0 -> 2.0", 0):
         "min(C_max, 2 C_max) = C_max for every C_max >= 0 (a capacity is never negative)",
-    ("tfbvae/likelihoods.py", "_sum_over_pixels",
+    ("tfbvae/model/likelihoods.py", "_sum_over_pixels",
      "return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)",
      "-1 -> 1", 1):
         "the reshaped tensor is 2-D: axis 1 is axis -1",
-    ("tfbvae/metrics/beta_vae.py", "_generate_training_batch",
+    ("tfbvae/evaluation/metrics/beta_vae.py", "_generate_training_batch",
      "points_per_group = max(1, utils.ENCODE_GROUP // (2 * batch_size))", "1 -> 2", 0):
         "only sets how many points share an encoder call (ENCODE_GROUP // (2 batch) >= 2 for "
         "batches up to 256); results do not depend on the grouping",
-    ("tfbvae/metrics/factor_vae.py", "_generate_training_batch",
+    ("tfbvae/evaluation/metrics/factor_vae.py", "_generate_training_batch",
      "points_per_group = max(1, utils.ENCODE_GROUP // batch_size)", "1 -> 2", 0):
         "only sets how many points share an encoder call (ENCODE_GROUP // batch >= 2 for "
         "batches up to 512); results do not depend on the grouping",
-    ("tfbvae/metrics/factor_vae.py", "_generate_training_batch",
+    ("tfbvae/evaluation/metrics/factor_vae.py", "_generate_training_batch",
      "factors[:, factor_index] = factors[0, factor_index]", "0 -> 1", 0):
         "holds the factor at the second sample's value instead of the first's: the same "
         "distribution (both uniform draws), the same random stream",
-    ("tfbvae/metrics/factor_vae.py", "_generate_training_batch",
+    ("tfbvae/evaluation/metrics/factor_vae.py", "_generate_training_batch",
      "local_variances = np.var(codes, axis=0, ddof=1)", "1 -> 2", 0):
         "scales every code's local variance by the same (n-1)/(n-2): the argmin is unchanged",
-    ("tfbvae/metrics/dci.py", "disentanglement", "if importance_matrix.sum() == 0.0:",
+    ("tfbvae/evaluation/metrics/dci.py", "disentanglement", "if importance_matrix.sum() == 0.0:",
      "importance_matrix.sum(...) -> importance_matrix.mean(...)", 0):
         "a sum is 0 exactly when the mean is",
-    ("tfbvae/metrics/dci.py", "completeness", "if importance_matrix.sum() == 0.0:",
+    ("tfbvae/evaluation/metrics/dci.py", "completeness", "if importance_matrix.sum() == 0.0:",
      "importance_matrix.sum(...) -> importance_matrix.mean(...)", 0):
         "a sum is 0 exactly when the mean is",
-    ("tfbvae/metrics/sap.py", "compute_score_matrix", "cov = np.cov(mu_i, y_j, ddof=1)",
+    ("tfbvae/evaluation/metrics/sap.py", "compute_score_matrix", "cov = np.cov(mu_i, y_j, ddof=1)",
      "1 -> 2", 0):
         "cov^2 / (var var) does not depend on the common normalisation",
-    ("tfbvae/metrics/sap.py", "compute_score_matrix",
+    ("tfbvae/evaluation/metrics/sap.py", "compute_score_matrix",
      "score_matrix[i, j] = cov[0, 1] ** 2 / (var_mu * var_y) if var_mu > 1e-12 else 0.0",
      "var_mu > 1e-12 -> var_mu >= 1e-12", 0):
         "differs only for a code whose sample variance is exactly 1e-12",
-    ("tfbvae/metrics/utils.py", "<module>", "ENCODE_GROUP = 1024", "1024 -> 1025", 0):
+    ("tfbvae/evaluation/metrics/utils.py", "<module>", "ENCODE_GROUP = 1024", "1024 -> 1025", 0):
         "the size of the encoder's batches: a speed setting, no result depends on it",
-    ("tfbvae/metrics/utils.py", "generate_batch_factor_code", "pending_count = 0", "0 -> 1", 0):
+    ("tfbvae/evaluation/metrics/utils.py", "generate_batch_factor_code", "pending_count = 0", "0 -> 1", 0):
         "flushes a group one observation earlier: only the encoder's batch sizes change",
-    ("tfbvae/metrics/utils.py", "generate_batch_factor_code", "pending, pending_count = [], 0",
+    ("tfbvae/evaluation/metrics/utils.py", "generate_batch_factor_code", "pending, pending_count = [], 0",
      "0 -> 1", 0):
         "flushes a group one observation earlier: only the encoder's batch sizes change",
-    ("tfbvae/metrics/utils.py", "generate_batch_factor_code",
+    ("tfbvae/evaluation/metrics/utils.py", "generate_batch_factor_code",
      "if pending_count >= ENCODE_GROUP or drawn == num_points:",
      "pending_count >= ENCODE_GROUP -> pending_count > ENCODE_GROUP", 0):
         "groups of one more batch when the batches fill ENCODE_GROUP exactly: only the "
@@ -125,10 +125,10 @@ EQUIVALENT: dict[tuple[str, str, str, str, int], str] = {
 }
 # Lines whose every surviving mutant is harmless: (module path, function, source line) -> why.
 EQUIVALENT_LINES: dict[tuple[str, str, str], str] = {
-    ("tfbvae/metrics/dci.py", "compute_importance_gbt", "seed = random_state.randint(2**31 - 1)"):
+    ("tfbvae/evaluation/metrics/dci.py", "compute_importance_gbt", "seed = random_state.randint(2**31 - 1)"):
         "the range the trees' seed is drawn from (any range within scikit-learn's 0..2^32-1 "
         "gives reproducible trees; only tie-breaking between equal splits depends on it)",
-    ("tfbvae/metrics/sap.py", "compute_score_matrix",
+    ("tfbvae/evaluation/metrics/sap.py", "compute_score_matrix",
      "seed = None if continuous_factors else random_state.randint(2**31 - 1)"):
         "the range the SVMs' seed is drawn from (any range within scikit-learn's 0..2^32-1 "
         "gives reproducible fits)",

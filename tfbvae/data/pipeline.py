@@ -19,8 +19,10 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfbvae.data import celeba, dsprites_layout, dsprites_sources, image_folder, images
-from tfbvae.names import DATASETS as DATASET_NAMES
+from tfbvae.cli.names import DATASETS as DATASET_NAMES
+from tfbvae.data import celeba, image_folder, images
+from tfbvae.data.dsprites import layout as dsprites_layout
+from tfbvae.data.dsprites import sources as dsprites_sources
 
 # Byte value -> its 8 pixels (0/255), most significant bit first as np.packbits writes them.
 # One table lookup per byte unpacks 2-3x faster than shifting and masking.

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from tfbvae import files, run_config
+from tfbvae import files
 from tfbvae.study.run_state import EVALUATION_SEED, read_json, run_state
 from tfbvae.study.spec import Run, StudySpec
 from tfbvae.study.tracking import tracking_of_run
+from tfbvae.training import config as run_config
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -93,7 +94,7 @@ def training_seconds(run_dir: Path) -> float | None:
     log_dir = run_dir / "logs" / "train"
     if not log_dir.is_dir():
         return None
-    from tfbvae.event_files import wall_time_span  # loads TensorFlow
+    from tfbvae.training.event_files import wall_time_span  # loads TensorFlow
 
     return wall_time_span(log_dir)
 
@@ -109,7 +110,7 @@ def spread(values: Sequence[float | None]) -> dict[str, Any]:
 
 def summarise(spec: StudySpec, study_dir: Path, records: Sequence[RunRecord]) -> dict[str, Any]:
     """The study's results as a JSON-ready dict: protocol, per-cell summaries, every run."""
-    from tfbvae.metrics import parse_metric_names
+    from tfbvae.evaluation.metrics import parse_metric_names
 
     metric_names = parse_metric_names(spec.metrics)
     cells = [summarise_cell(spec, cell.name, cell.flags,

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tfbvae import run_config
-from tfbvae.metrics import HEADLINE_SCORES
+from tfbvae.evaluation.metrics import HEADLINE_SCORES
 from tfbvae.study.spec import Run
+from tfbvae.training import config as run_config
 
 PANEL_INCHES = (3.6, 3.0)
 PANELS_PER_ROW = 4

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfbvae import run_config
 from tfbvae.study.spec import Run, StudySpec
+from tfbvae.training import config as run_config
 
-# The layout tfbvae.checkpoints and tfbvae.export write (those modules load TensorFlow).
+# The layout tfbvae.training.checkpoints and tfbvae.serving.export write (those modules load TensorFlow).
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 EXPORT_METADATA = Path("assets.extra") / "tfbvae_metadata.json"
@@ -102,7 +102,7 @@ def read_json(path: Path) -> dict:
 
 def latest_logged_step(run_dir: Path) -> int | None:
     """The newest step in the run's TensorBoard training logs (loads TensorFlow)."""
-    from tfbvae.event_files import event_file_paths, events
+    from tfbvae.training.event_files import event_file_paths, events
 
     steps = [event.step for path in event_file_paths(run_dir / "logs" / "train")
              for event in events(path) if event.summary.value]

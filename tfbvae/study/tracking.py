@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-ACTIVE_NATS = 0.1  # as tfbvae.latent_factors: below this a latent carries (almost) nothing
+ACTIVE_NATS = 0.1  # as tfbvae.evaluation.latent_factors: below this a latent carries (almost) nothing
 Series = Sequence[tuple[int, float]]
 
 

@@ -1,0 +1,62 @@
+"""Held-out reconstruction and KL (tfbvae.evaluation.heldout): the run's validation rows, scored with the
+training objective's terms, through an exported model, equal to the Keras model's own terms."""
+
+import numpy as np
+import pytest
+
+from tfbvae.data.dsprites import layout as dsprites_layout
+from tfbvae.data.dsprites.ground_truth import DSprites
+from tfbvae.data.pipeline import split_indices
+from tfbvae.evaluation.heldout import heldout_losses, heldout_rows
+from tfbvae.model.beta_vae import BetaVAE
+from tfbvae.model.divergences import gaussian_kl_per_dim
+from tfbvae.model.networks import build_networks
+from tfbvae.serving.export import export_model
+from tfbvae.trained_model import open_model
+
+FRACTION = 1e-4  # 74 of dSprites' 737,280 images
+
+
+def run_record(fraction=FRACTION, num_examples=dsprites_layout.NUM_IMAGES):
+    return {"flags": {"dataset": "dsprites", "validation_fraction": fraction},
+            "data": {"dataset": "dsprites", "num_examples": num_examples, "split_seed": 5}}
+
+
+def test_heldout_rows_are_the_runs_validation_split_and_refuse_what_is_unknown():
+    rows = heldout_rows(run_record())
+    train, validation = split_indices(dsprites_layout.NUM_IMAGES, FRACTION, 5)
+    np.testing.assert_array_equal(rows, validation)
+    assert len(rows) == 74 and not np.isin(rows, train).any()
+    for record, message in [(run_record(fraction=0.0), "held no images out"),
+                            (run_record(num_examples=1000), "not the full 737280"),
+                            ({"flags": {}, "data": {}}, "names no dSprites training data")]:
+        with pytest.raises(ValueError, match=message):
+            heldout_rows(record)
+
+
+def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
+    model = BetaVAE(*build_networks("burgess", (64, 64, 1), 10), seed=0)
+    export_model(model, str(tmp_path), "m", run_record())
+    source = open_model(tmp_path / "m")
+    data = DSprites("rendered")
+    result = heldout_losses(source, data, seed=1, batch_size=32)  # 3 batches, the last short
+
+    classes = dsprites_layout.latents_classes(heldout_rows(run_record()))
+    images = data.images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
+    mean, log_var = (np.asarray(t) for t in model.encode(images))
+    at_mean = np.asarray(model.likelihood.neg_log_likelihood(images, model.decode(mean)))
+    kl = np.asarray(gaussian_kl_per_dim(mean, log_var)).mean(axis=0)
+    assert result["num_images"] == 74
+    assert result["reconstruction_at_mean"] == pytest.approx(at_mean.mean(), rel=1e-5)
+    assert result["kl_per_dim"] == pytest.approx(kl, rel=1e-4, abs=1e-6)
+    assert result["kl"] == pytest.approx(kl.sum(), rel=1e-4)
+    # The sampled reconstruction: z = mean + stddev * noise, the noise drawn batch by batch
+    # from the seed, scored by the Keras model's decoder and likelihood.
+    rng = np.random.default_rng(1)
+    noise = np.concatenate([rng.standard_normal((n, 10)).astype(np.float32) for n in (32, 32, 10)])
+    sampled = model.likelihood.neg_log_likelihood(
+        images, model.decode(mean + np.exp(0.5 * log_var) * noise))
+    assert result["reconstruction"] == pytest.approx(np.asarray(sampled).mean(), rel=1e-5)
+    assert result["negative_elbo"] == pytest.approx(result["reconstruction"] + result["kl"])
+    assert heldout_losses(source, data, seed=1, batch_size=32) == result  # seeded sampling
+    assert heldout_losses(source, data, seed=2)["reconstruction"] != result["reconstruction"]

@@ -1,0 +1,81 @@
+"""Reconstruction and KL of a trained model on the dSprites images its run held out.
+
+The held-out images are the run's validation split (``--validation_fraction`` of the rows, drawn
+with the run's split seed, as :func:`tfbvae.data.pipeline.split_indices` drew them): images the
+model never trained on. The terms are those of the training objective: the negative
+log-likelihood summed over pixels with ``z`` sampled from the posterior (one sample per image,
+seeded), averaged over images, and the KL summed over latents; the reconstruction from the
+posterior mean is reported too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tfbvae.data.dsprites import layout as dsprites_layout
+from tfbvae.data.dsprites.ground_truth import DSprites
+from tfbvae.data.pipeline import split_indices
+from tfbvae.model.divergences import gaussian_kl_per_dim
+
+
+def heldout_rows(run: dict) -> np.ndarray:
+    """Row indices of the dSprites images that ``run`` (a run record) held out for validation.
+
+    Raises ``ValueError`` naming what is missing when the run did not train on the full
+    dSprites set with a validation split.
+    """
+    data, flags = run.get("data") or {}, run.get("flags") or {}
+    if data.get("dataset") != "dsprites" or flags.get("dataset") != "dsprites":
+        raise ValueError("the model's run record names no dSprites training data")
+    if data.get("num_examples") != dsprites_layout.NUM_IMAGES:
+        raise ValueError(f"the run trained on {data.get('num_examples')} dSprites images, not the "
+                         f"full {dsprites_layout.NUM_IMAGES}: its held-out rows are not known here")
+    fraction = float(flags.get("validation_fraction") or 0.0)
+    if fraction <= 0:
+        raise ValueError("the run held no images out (--validation_fraction=0)")
+    _, rows = split_indices(data["num_examples"], fraction, int(data["split_seed"]))
+    return rows
+
+
+def heldout_losses(source: Any, data: DSprites, seed: int = 0,
+                   batch_size: int = 256) -> dict:
+    """The training objective's terms on ``source``'s held-out dSprites images.
+
+    ``source`` is a :class:`tfbvae.trained_model.ModelSource`; ``data`` the dSprites images
+    (from whichever source).
+    Returns ``{"num_images", "reconstruction", "reconstruction_at_mean", "kl", "kl_per_dim",
+    "negative_elbo", "split"}`` (nats per image), or ``{"skipped": reason}``.
+    """
+    try:
+        rows = heldout_rows(source.run)
+    except ValueError as err:
+        return {"skipped": str(err)}
+    classes = dsprites_layout.latents_classes(rows)
+    factors = classes[:, 1:]  # colour (column 0) is constant
+    likelihood = source.likelihood
+    rng = np.random.default_rng(seed)
+    recon, recon_at_mean, kl = [], [], []
+    for start in range(0, len(rows), batch_size):
+        # Pixels are 0/1 (uint8 here): as floats they are the Bernoulli targets themselves.
+        images = data.images_from_factors(factors[start:start + batch_size])
+        images = images[..., None].astype(np.float32)
+        mean, log_var = source.encode(images)
+        z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape).astype(np.float32)
+        recon.append(np.asarray(likelihood.neg_log_likelihood(images, source.decode_logits(z))))
+        recon_at_mean.append(np.asarray(
+            likelihood.neg_log_likelihood(images, source.decode_logits(mean))))
+        kl.append(np.asarray(gaussian_kl_per_dim(mean, log_var)))
+    kl_per_dim = np.concatenate(kl).astype(np.float64).mean(axis=0)
+    reconstruction = float(np.concatenate(recon).astype(np.float64).mean())
+    return {
+        "num_images": int(len(rows)),
+        "reconstruction": reconstruction,
+        "reconstruction_at_mean": float(np.concatenate(recon_at_mean).astype(np.float64).mean()),
+        "kl": float(kl_per_dim.sum()),
+        "kl_per_dim": [float(v) for v in kl_per_dim],
+        "negative_elbo": reconstruction + float(kl_per_dim.sum()),
+        "split": {"validation_fraction": float(source.run["flags"]["validation_fraction"]),
+                  "split_seed": int(source.run["data"]["split_seed"]), "sample_seed": seed},
+    }
