@@ -204,13 +204,13 @@ def kl_history(
     """Each latent dimension's KL over training, read back from a run's TensorBoard training
     logs (the training app's ``kl_per_dim/kl_<d>`` scalars), and C when the run logged one:
     ``({dim: [(step, nats), ...]}, [(step, C), ...] or None)``."""
-    from tfbvae.training.callbacks.tensorboard import scalar_tag  # the training app's tag names
+    from tfbvae.training import tags
     from tfbvae.training.event_files import read_scalars
 
     scalars = read_scalars(log_dir)
-    per_dim = {dim: scalars[scalar_tag(f"kl_{dim}")] for dim in range(latent_dim)
-               if scalar_tag(f"kl_{dim}") in scalars}
-    return per_dim, scalars.get(scalar_tag("capacity"))
+    kl_tags = {dim: tags.scalar_tag(tags.kl_metric(dim)) for dim in range(latent_dim)}
+    per_dim = {dim: scalars[tag] for dim, tag in kl_tags.items() if tag in scalars}
+    return per_dim, scalars.get(tags.scalar_tag(tags.CAPACITY))
 
 
 def kl_curves(

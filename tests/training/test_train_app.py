@@ -10,10 +10,10 @@ import tensorflow as tf
 
 from tfbvae.model.objectives import capacity_schedule
 from tfbvae.training import checkpoints
-from tfbvae.training import config as run_config
 from tfbvae.training import event_files
+from tfbvae.training import run_record
 from tfbvae.training import train as training
-from train_testing import REPO, TINY, app_config, run_app, tiny_config
+from train_testing import REPO, TINY, app_config, data_record, run_app, tiny_config
 
 UNTRAINED_BERNOULLI_NATS = 64 * 64 * math.log(2)  # logits near 0: -log p about ln 2 per pixel
 
@@ -49,17 +49,17 @@ def test_dsprites_flags_end_to_end(tmp_path):
         tag: [10, 20, 30, 40] for tag in ("reconstructions", "traversals", "kl_per_dim_chart")
     }
 
-    record = run_config.read_run(run_dir)
-    assert record["data"]["source"].startswith("dsprites-rendered")
-    assert record["flags"]["steps"] == 40 and (run_dir / "flags.txt").is_file()
+    record = run_record.read_run(run_dir)
+    assert record.data.source.startswith("dsprites-rendered")
+    assert record.settings.steps == 40 and (run_dir / "flags.txt").is_file()
     model, metadata = checkpoints.restore_model(str(run_dir))
-    assert metadata["step"] == 40 and metadata["data_source"] == record["data"]["source"]
+    assert metadata["step"] == 40 and metadata["data_source"] == record.data.source
     # The export, under <run_dir>/exported_models/<dataset>_<objective>/.
     exported = run_dir / "exported_models" / "dsprites_capacity"
     assert (exported / "encoder" / "1" / "saved_model.pb").is_file()
     assert (exported / "decoder" / "1" / "saved_model.pb").is_file()
     meta = json.loads(next((exported / "encoder" / "1").rglob("*.json")).read_text())
-    assert meta["run"]["step"] == 40 and meta["run"]["data_source"] == record["data"]["source"]
+    assert meta["run"]["step"] == 40 and meta["run"]["data_source"] == record.data.source
     assert len(meta["kl_per_dim"]) == 10
 
 
@@ -97,8 +97,8 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(tmp_path):
 )
 def test_a_setting_that_changes_the_model_of_a_run_is_refused(tmp_path, change, message):
     config = tiny_config(tmp_path / "run", tmp_path / "data")
-    run_config.write_run(config["run_dir"], config, {"source": "dsprites-rendered (tfbvae renderer v1)"})
-    with pytest.raises(run_config.RunConfigError) as error:
+    run_record.write_run(config.run_dir, config, data_record("dsprites-rendered (tfbvae renderer v1)"))
+    with pytest.raises(run_record.RunRecordError) as error:
         training.train(tiny_config(tmp_path / "run", tmp_path / "data", change))
     assert message in str(error.value)
     assert f"--flagfile={tmp_path / 'run' / 'flags.txt'}" in str(error.value)
@@ -106,8 +106,8 @@ def test_a_setting_that_changes_the_model_of_a_run_is_refused(tmp_path, change, 
 
 def test_a_run_on_another_data_source_is_refused(tmp_path):
     config = tiny_config(tmp_path / "run", tmp_path / "data")
-    run_config.write_run(config["run_dir"], config, {"source": "dsprites-official-npz"})
-    with pytest.raises(run_config.RunConfigError, match="was trained on data source 'dsprites-official-npz'"):
+    run_record.write_run(config.run_dir, config, data_record("dsprites-official-npz"))
+    with pytest.raises(run_record.RunRecordError, match="was trained on data source 'dsprites-official-npz'"):
         training.train(config)
 
 

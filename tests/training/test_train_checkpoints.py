@@ -1,17 +1,17 @@
 """Checkpoints: what they hold, atomicity after a killed write, restore_model, event trimming."""
 
-import shutil
+import dataclasses
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfbvae.training import checkpoints
-from tfbvae.training import config as run_config
 from tfbvae.training import event_files
+from tfbvae.training import run_record
 from tfbvae.training.callbacks import CapacityAnnealing
 from tfbvae.training.train import compile_model
-from train_testing import app_config
+from train_testing import app_config, data_record
 
 CONFIG = app_config("--noexport", "--latent_dim=4", "--seed=3")
 
@@ -37,7 +37,7 @@ def state(model) -> list:
 
 def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_path):
     model = trained_model()
-    run_config.write_run(tmp_path, CONFIG, {"source": "dsprites-test-source", "dataset": "dsprites"})
+    run_record.write_run(tmp_path, CONFIG, data_record("dsprites-test-source"))
     saved = checkpoints.RunCheckpoint(model, checkpoints.checkpoint_dir(tmp_path)).save()
     assert saved.endswith("ckpt-6") and checkpoints.step_of(saved) == 6
 
@@ -45,7 +45,7 @@ def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_
     restored, metadata = checkpoints.restore_model(str(tmp_path))
     assert metadata["step"] == 6 and metadata["latent_dim"] == 4
     assert metadata["data_source"] == "dsprites-test-source"
-    assert metadata["flags"] == CONFIG and metadata["capacity"] == pytest.approx(12.5)  # C(5)
+    assert metadata["flags"] == CONFIG.to_json() and metadata["capacity"] == pytest.approx(12.5)  # C(5)
     assert metadata["checkpoint"] == saved
     assert getattr(restored, "optimizer", None) is None  # nothing to compile
     x = next(iter(binary_batches()))
@@ -53,7 +53,7 @@ def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_
     np.testing.assert_allclose(restored.encode(x)[0], model.encode(x)[0], atol=1e-6)
 
     # Training state: a model with other initial weights and noise takes all of it ...
-    fresh = compile_model({**CONFIG, "seed": 99})
+    fresh = compile_model(dataclasses.replace(CONFIG, seed=99))
     assert checkpoints.RunCheckpoint(fresh, checkpoints.checkpoint_dir(tmp_path)).restore_latest() == 6
     for a, b in zip(state(model), state(fresh)):
         np.testing.assert_array_equal(a, b)
@@ -86,7 +86,7 @@ def saved_at(model, directory, *steps, keep=3):
 
 def resume(directory) -> tuple[checkpoints.RunCheckpoint, int]:
     """What a training start does: a fresh model (other seed) restores the directory."""
-    fresh = compile_model({**CONFIG, "seed": 99})
+    fresh = compile_model(dataclasses.replace(CONFIG, seed=99))
     opened = checkpoints.RunCheckpoint(fresh, directory)
     return opened, opened.restore_latest()
 
@@ -193,7 +193,7 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_falls_back(tmp_pat
 
 def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(tmp_path, caplog):
     model = trained_model()
-    run_config.write_run(tmp_path, CONFIG, {"source": "x"})
+    run_record.write_run(tmp_path, CONFIG, data_record("x"))
     directory = checkpoints.checkpoint_dir(tmp_path)
     saved_at(model, directory, 10, 20)
     truncate(directory / "ckpt-20.data-00000-of-00001")
@@ -211,7 +211,7 @@ def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(tmp_
 def test_restore_model_says_what_is_missing(tmp_path):
     with pytest.raises(checkpoints.NotARunDirectory, match="not a tfbvae run directory"):
         checkpoints.restore_model(str(tmp_path))
-    run_config.write_run(tmp_path, CONFIG, {"source": "x"})
+    run_record.write_run(tmp_path, CONFIG, data_record("x"))
     with pytest.raises(checkpoints.NoCheckpoint, match="has no intact checkpoint"):
         checkpoints.restore_model(str(tmp_path))
     assert checkpoints.NoCheckpoint.exit_code == 2  # bad input for the apps

@@ -6,7 +6,10 @@ import pytest
 from absl import flags
 
 from conftest import REPO
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as layout
+from tfbvae.training import run_record
+from tfbvae.training.settings import Settings
+from train_testing import data_record
 
 FLAGFILES = ["dsprites.flags", "dsprites_beta.flags", "dsprites_vae.flags", "dsprites_hinge.flags",
              "celeba.flags", "chairs.flags"]
@@ -30,9 +33,9 @@ def parse(*args):
     return fv, names
 
 
-def config_of(*args) -> dict:
-    fv, names = parse(*args)
-    return APP.config_from_flags(fv, names)
+def config_of(*args):
+    fv, _ = parse(*args)
+    return APP.settings_from_flags(fv)
 
 
 @pytest.mark.parametrize(
@@ -74,8 +77,8 @@ def test_defaults_are_dsprites_flags_and_derive_run_dir_and_model_name():
     differ = {n for n in names if fv[n].value != dsprites[n].value}
     assert differ == {"run_dir"}  # dsprites.flags spells out the default run directory
     config = config_of()
-    assert config["model_name"] == "dsprites_capacity"
-    assert config["run_dir"] == "runs/dsprites_capacity" == dsprites["run_dir"].value
+    assert config.model_name == "dsprites_capacity"
+    assert config.run_dir == "runs/dsprites_capacity" == dsprites["run_dir"].value
 
 
 @pytest.mark.parametrize("name", FLAGFILES)
@@ -92,36 +95,37 @@ def test_flagfiles_parse_and_cite_every_setting(name):
 
 def test_each_flagfile_has_its_own_run_dir_and_model_name():
     configs = [config_of(f"--flagfile={REPO / name}") for name in FLAGFILES]
-    assert len({c["run_dir"] for c in configs}) == len({c["model_name"] for c in configs}) == len(FLAGFILES)
+    assert len({c.run_dir for c in configs}) == len({c.model_name for c in configs}) == len(FLAGFILES)
 
 
 def test_published_settings():
     dsprites = config_of(f"--flagfile={REPO / 'dsprites.flags'}")
-    assert (dsprites["network"], dsprites["likelihood"], dsprites["objective"]) == ("burgess", "bernoulli", "capacity")
-    assert (dsprites["gamma"], dsprites["c_max"], dsprites["c_stop_steps"]) == (1000, 25, 100000)
-    assert (dsprites["learning_rate"], dsprites["batch_size"], dsprites["latent_dim"]) == (5e-4, 64, 10)
-    assert config_of(f"--flagfile={REPO / 'dsprites_beta.flags'}")["beta"] == 4
+    assert (dsprites.network, dsprites.likelihood, dsprites.objective) == ("burgess", "bernoulli", "capacity")
+    assert (dsprites.gamma, dsprites.c_max, dsprites.c_stop_steps) == (1000, 25, 100000)
+    assert (dsprites.learning_rate, dsprites.batch_size, dsprites.latent_dim) == (5e-4, 64, 10)
+    assert config_of(f"--flagfile={REPO / 'dsprites_beta.flags'}").beta == 4
     vae = config_of(f"--flagfile={REPO / 'dsprites_vae.flags'}")
-    assert (vae["objective"], vae["beta"]) == ("beta", 1)
-    assert config_of(f"--flagfile={REPO / 'dsprites_hinge.flags'}")["objective"] == "hinge"
+    assert (vae.objective, vae.beta) == ("beta", 1)
+    assert config_of(f"--flagfile={REPO / 'dsprites_hinge.flags'}").objective == "hinge"
     celeba = config_of(f"--flagfile={REPO / 'celeba.flags'}")
-    assert (celeba["dataset"], celeba["channels"], celeba["likelihood"]) == ("celeba", 3, "gaussian")
+    assert (celeba.dataset, celeba.channels, celeba.likelihood) == ("celeba", 3, "gaussian")
     chairs = config_of(f"--flagfile={REPO / 'chairs.flags'}")
-    assert (chairs["dataset"], chairs["objective"]) == ("image_folder", "beta")
+    assert (chairs.dataset, chairs.objective) == ("image_folder", "beta")
 
 
 def test_flags_txt_parses_back_to_the_same_settings(tmp_path):
     config = config_of("--objective=beta", "--beta=4", "--noexport", "--run_dir=" + str(tmp_path),
                        "--data_path=/data/x.npz")
-    run_config.write_run(tmp_path, config, {"source": "test"})
-    assert config_of(f"--flagfile={tmp_path / run_config.FLAGS_FILE}") == config
-    assert run_config.read_run(tmp_path)["flags"] == config
+    run_record.write_run(tmp_path, config, data_record("test"))
+    assert config_of(f"--flagfile={tmp_path / layout.FLAGS_FILE}") == config
+    assert Settings.from_flags_file(tmp_path / layout.FLAGS_FILE) == config
+    assert run_record.read_run(tmp_path).settings == config
 
 
 def test_the_flags_offer_exactly_the_names_the_library_implements():
-    """The app takes its choices from tfbvae.cli.names (no TensorFlow); each registry maps the same
+    """The app takes its choices from tfbvae.names (no TensorFlow); each registry maps the same
     names to its code."""
-    from tfbvae.cli import names
+    from tfbvae import names
     from tfbvae.data import pipeline
     from tfbvae.model import likelihoods
     from tfbvae.model import networks

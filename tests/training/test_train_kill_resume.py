@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tfbvae.training import checkpoints
-from tfbvae.training import config as run_config
+from tfbvae.training import run_record
 from tfbvae.training import event_files
 from train_testing import REPO, train_command
 
@@ -120,7 +120,7 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume(tmp_path, seed
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     assert len(state.all_model_checkpoint_paths) <= 2
     assert checkpoints.restore_model(str(run_dir))[1]["step"] == STEPS
-    assert run_config.read_run(run_dir)["flags"]["steps"] == STEPS
+    assert run_record.read_run(run_dir).settings.steps == STEPS
 
     # TensorBoard: every logged step exactly once, in every split, for every tag.
     logs = run_dir / "logs"

@@ -11,7 +11,7 @@ import numpy as np
 from train_testing import REPO
 
 SCRIPT = """
-import json, sys
+import dataclasses, json, sys
 sys.path.insert(0, {tests!r})
 import tfbvae
 import tensorflow as tf
@@ -28,7 +28,7 @@ from train_testing import tiny_config
 # C reaches 0.02 nats within the steps: the capacity term is active.
 config = tiny_config({run!r}, {data!r}, "--c_max=0.02", "--c_stop_steps=2")
 source = training.load_data_source(config)
-train, _, _ = pipeline.datasets_from_source(source, config["batch_size"], seed=0)
+train, _, _ = pipeline.datasets_from_source(source, config.batch_size, seed=0)
 out = {{}}
 for name in ("default", "mirrored"):
     strategy = strategies.make_strategy(name)
@@ -37,12 +37,12 @@ for name in ("default", "mirrored"):
     # The same posterior sample on every device count: the noise is drawn per replica.
     model.sample_noise = lambda shape: keras.ops.zeros(shape)
     history = model.fit(train, steps_per_epoch=1, epochs=4, verbose=0, shuffle=False,
-                        callbacks=[CapacityAnnealing(config["c_max"], config["c_stop_steps"])])
+                        callbacks=[CapacityAnnealing(config.c_max, config.c_stop_steps)])
     out[name] = {{"replicas": strategy.num_replicas_in_sync, "loss": history.history["loss"],
                  "capacity": history.history["capacity"],
                  "weights": [w.tolist() for w in model.get_weights()[-4:]]}}
 
-result = training.train({{**config, "strategy": "mirrored", "steps": 10}})
+result = training.train(dataclasses.replace(config, strategy="mirrored", steps=10))
 out["app"] = {{"step": result.step, "restored_step": checkpoints.restore_model({run!r})[1]["step"]}}
 print("RESULT" + json.dumps(out))
 """

@@ -1,6 +1,7 @@
 """A run directory in the states users leave it in: run.json lost, no export after a stop, a
 held-out split smaller than --validation_steps asks for."""
 
+import dataclasses
 import json
 import shutil
 
@@ -8,8 +9,8 @@ import pytest
 
 from tfbvae import errors
 from tfbvae.training import checkpoints
-from tfbvae.training import config as run_config
 from tfbvae.training import event_files
+from tfbvae.training import run_record
 from tfbvae.training import train as training
 from train_testing import tiny_config
 
@@ -22,18 +23,18 @@ def test_a_run_without_run_json_resumes_when_its_flags_file_agrees(tmp_path, cap
     training.train(config)
     (tmp_path / "run" / "run.json").unlink()
     with caplog.at_level("WARNING"):
-        resumed = training.train({**config, "steps": 30})
+        resumed = training.train(dataclasses.replace(config, steps=30))
     assert (resumed.start_step, resumed.step) == (20, 30)
     assert "run.json is missing: checking the settings against" in caplog.text
-    assert run_config.read_run(tmp_path / "run")["flags"]["steps"] == 30  # written again
+    assert run_record.read_run(tmp_path / "run").settings.steps == 30  # written again
 
 
 def test_a_run_without_run_json_refuses_settings_its_flags_file_contradicts(tmp_path):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS)
     training.train(config)
     (tmp_path / "run" / "run.json").unlink()
-    with pytest.raises(run_config.RunConfigError, match="--latent_dim: the run has 10, the new setting is 6"):
-        training.train({**config, "latent_dim": 6, "steps": 30})
+    with pytest.raises(run_record.RunRecordError, match="--latent_dim: the run has 10, the new setting is 6"):
+        training.train(dataclasses.replace(config, latent_dim=6, steps=30))
 
 
 def test_a_run_without_run_json_or_flags_file_is_refused_not_guessed(tmp_path):
@@ -41,8 +42,8 @@ def test_a_run_without_run_json_or_flags_file_is_refused_not_guessed(tmp_path):
     training.train(config)
     (tmp_path / "run" / "run.json").unlink()
     (tmp_path / "run" / "flags.txt").unlink()
-    with pytest.raises(run_config.RunConfigError, match="has checkpoints but neither run.json nor flags.txt") as refused:
-        training.train({**config, "steps": 30})
+    with pytest.raises(run_record.RunRecordError, match="has checkpoints but neither run.json nor flags.txt") as refused:
+        training.train(dataclasses.replace(config, steps=30))
     assert refused.value.exit_code == errors.EXIT_BAD_INPUT
     assert checkpoints.newest_intact(tmp_path / "run").name == "ckpt-20"  # untouched
 
@@ -72,8 +73,8 @@ def test_validation_uses_what_the_split_holds_says_so_once_and_records_it(tmp_pa
     assert warnings == ["--validation_steps=20, but the 20 held-out images make 3 batches of 8: "
                         "each validation uses all of them."]
     assert not [w for w in recwarn if "ran out of data" in str(w.message)]  # Keras' warning
-    assert result.data["validation_images_used"] == 20
-    assert run_config.read_run(tmp_path / "run")["data"]["validation_images_used"] == 20
+    assert result.data.validation_images_used == 20
+    assert run_record.read_run(tmp_path / "run").data.validation_images_used == 20
     validation = event_files.read_scalars(tmp_path / "run" / "logs" / "validation")
     assert [s for s, _ in validation["loss"]] == [10, 20]
 
@@ -81,7 +82,7 @@ def test_validation_uses_what_the_split_holds_says_so_once_and_records_it(tmp_pa
 def test_validation_steps_below_the_split_use_that_many_batches(tmp_path):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--validation_steps=2")
     result = training.train(config)
-    assert result.data["validation_images_used"] == 16
+    assert result.data.validation_images_used == 16
 
 
 def test_a_batch_larger_than_the_training_images_is_refused_saying_what_fits(tmp_path):

@@ -39,15 +39,24 @@ def load_app():
 APP = load_app()
 
 
-def app_config(*args: str) -> dict:
+def app_config(*args: str):
     """The settings apps/train.py would train with for ``args`` (parsed and validated)."""
     fv = flags.FlagValues()
-    names = APP.define_flags(fv)
+    APP.define_flags(fv)
     fv(["train.py", *args])
-    return APP.config_from_flags(fv, names)
+    return APP.settings_from_flags(fv)
 
 
-def tiny_config(run_dir, data_dir, *args: str, flagfile: str = "dsprites.flags") -> dict:
+def data_record(source: str):
+    """A data record naming ``source`` (a tiny dSprites block), to write a run record with."""
+    from tfbvae.training.run_record import DataRecord
+
+    return DataRecord(dataset="dsprites", source=source, location="test", image_shape=(64, 64, 1),
+                      num_examples=1024, num_train=1004, num_validation=20, batch_size=8, seed=0,
+                      split_seed=0)
+
+
+def tiny_config(run_dir, data_dir, *args: str, flagfile: str = "dsprites.flags"):
     """A tiny run of ``flagfile``'s setting in ``run_dir``, data cached in ``data_dir``."""
     return app_config(f"--flagfile={REPO / flagfile}", *TINY, f"--run_dir={run_dir}",
                       f"--data_dir={data_dir}", *args)

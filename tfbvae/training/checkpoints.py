@@ -30,16 +30,17 @@ import tensorflow as tf
 from tensorflow.python.checkpoint import checkpoint_management
 
 from tfbvae import errors
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as layout
+from tfbvae.training import run_record
+from tfbvae.training.run_dir import checkpoint_dir
+from tfbvae.training.settings import Settings
 
 if TYPE_CHECKING:
     from tfbvae.model.beta_vae import BetaVAE
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_NAME = "ckpt"
-DAMAGED_DIR = "damaged"
 STATE_FILE = "checkpoint"  # TensorFlow's name for the file that lists a directory's checkpoints
 _CHECKPOINT_FILE = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)(\.index|\.data-(\d+)-of-(\d+)|_temp.*)$")
 
@@ -52,9 +53,26 @@ class NotARunDirectory(errors.BadInput, FileNotFoundError):
     """A directory without the ``run.json`` a training run writes."""
 
 
-def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
-    """Where a run keeps its checkpoints: ``<run_dir>/checkpoints``."""
-    return Path(run_dir) / CHECKPOINT_DIR
+def build_model(settings: Settings) -> "BetaVAE":
+    """The (uncompiled) :class:`~tfbvae.model.beta_vae.BetaVAE` a run's settings describe."""
+    from tfbvae.model.beta_vae import BetaVAE
+    from tfbvae.model.likelihoods import get_likelihood
+    from tfbvae.model.networks import build_networks
+    from tfbvae.model.objectives import get_objective
+
+    encoder, decoder = build_networks(settings.network, settings.image_shape, settings.latent_dim)
+    likelihood_args = {"sigma": settings.gaussian_sigma} if settings.likelihood == "gaussian" else {}
+    if settings.objective == "beta":
+        objective_args = {"beta": settings.beta}
+    else:
+        objective_args = {"gamma": settings.gamma}
+    return BetaVAE(
+        encoder,
+        decoder,
+        likelihood=get_likelihood(settings.likelihood, **likelihood_args),
+        objective=get_objective(settings.objective, **objective_args),
+        seed=settings.seed,
+    )
 
 
 def _trackables(model) -> dict:
@@ -146,7 +164,7 @@ def scan(directory: str | os.PathLike) -> Scan:
 
 def _set_aside(directory: Path, paths: list[Path]) -> list[Path]:
     """Moves ``paths`` into ``<directory>/damaged/`` (a numbered name if one is taken)."""
-    target_dir = directory / DAMAGED_DIR
+    target_dir = directory / layout.DAMAGED
     target_dir.mkdir(exist_ok=True)
     moved = []
     for path in paths:
@@ -201,7 +219,7 @@ def repair(directory: str | os.PathLike) -> Scan:
     if found.damaged:
         for reason in sorted(set(found.damaged.values())):
             names = sorted(p.name for p, r in found.damaged.items() if r == reason)
-            log.warning("Set aside in %s: %s: %s.", directory / DAMAGED_DIR, ", ".join(names), reason)
+            log.warning("Set aside in %s: %s: %s.", directory / layout.DAMAGED, ", ".join(names), reason)
         _set_aside(directory, sorted(found.damaged))
     listed = _listed(directory)
     names = [p.name for p in found.intact]
@@ -308,10 +326,10 @@ def restore_model(run_dir: str, checkpoint: str | None = None) -> tuple["BetaVAE
         NotARunDirectory: ``run_dir`` has no ``run.json``.
         NoCheckpoint: it has no intact checkpoint, or ``checkpoint`` is damaged.
     """
-    record = run_config.read_run(run_dir)
+    record = run_record.read_run(run_dir)
     if record is None:
         raise NotARunDirectory(
-            f"{run_dir} is not a tfbvae run directory (no {run_config.RUN_FILE}); pass the "
+            f"{run_dir} is not a tfbvae run directory (no {layout.RUN_FILE}); pass the "
             "--run_dir a training run wrote."
         )
     if checkpoint is None:
@@ -326,18 +344,18 @@ def restore_model(run_dir: str, checkpoint: str | None = None) -> tuple["BetaVAE
         if reason is not None:
             raise NoCheckpoint(f"Cannot read checkpoint {path}: {reason}. Pass another "
                                "checkpoint of the run, or none for its newest intact one.")
-    model = run_config.build_model(record["flags"])
+    model = build_model(record.settings)
     step = tf.Variable(0, dtype=tf.int64)
     status = tf.train.Checkpoint(**_trackables(model), step=step).read(path)
     status.expect_partial()  # the optimizer's state is not needed to use the model
     status.assert_existing_objects_matched()
     metadata = {
-        "flags": dict(record["flags"]),
+        "flags": record.settings.to_json(),
         "step": int(step.numpy()),
-        "data_source": record["data"].get("source"),
-        "latent_dim": int(record["latent_dim"]),
+        "data_source": record.data.source,
+        "latent_dim": record.latent_dim,
         "capacity": float(model.capacity.numpy()),
-        "data": dict(record["data"]),
+        "data": record.data.to_json(),
         "checkpoint": path,
         "run_dir": str(run_dir),
     }

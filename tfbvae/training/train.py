@@ -1,12 +1,9 @@
 """A training run from its settings: data, model, callbacks, ``fit``, checkpoints and export.
 
-:func:`train` is what ``apps/train.py`` runs; it takes the app's flags as a dict (see
-``python apps/train.py --helpfull``). A run lives in one directory::
-
-    <run_dir>/run.json, flags.txt      settings (flags.txt reproduces the run)
-    <run_dir>/checkpoints/ckpt-<step>  the last few checkpoints (+ TF's ``checkpoint`` index)
-    <run_dir>/logs/train, validation   TensorBoard
-    <run_dir>/exported_models/         the SavedModels exported at the end (default base)
+:func:`train` is what ``apps/train.py`` runs; it takes the run's
+:class:`~tfbvae.training.settings.Settings` (see ``python apps/train.py --helpfull``). A run
+lives in one directory (:mod:`tfbvae.training.run_dir`): its record and ``flags.txt``,
+checkpoints, TensorBoard logs and, by default, the export.
 
 Starting in a directory that holds a run resumes it from its newest intact checkpoint (damaged
 ones are set aside, see :mod:`tfbvae.training.checkpoints`), with the exact data stream it would have
@@ -23,13 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -39,14 +34,16 @@ from tfbvae import errors
 from tfbvae.data import pipeline
 from tfbvae.training import callbacks as tfbvae_callbacks
 from tfbvae.training import checkpoints
-from tfbvae.training import config as run_config
 from tfbvae.training import event_files
+from tfbvae.training import run_dir as layout
+from tfbvae.training import run_record
 from tfbvae.training import strategies
-from tfbvae.training.callbacks.images import kl_per_dim_from_logs
+from tfbvae.training.run_record import DataRecord
+from tfbvae.training.settings import Settings
+from tfbvae.training.tags import kl_per_dim_from_logs
 
 log = logging.getLogger(__name__)
 
-LOG_DIR = "logs"
 NUM_PICTURE_IMAGES = 8  # inputs shown as reconstructions in TensorBoard
 
 
@@ -58,38 +55,14 @@ class DataUnavailable(errors.BadInput, RuntimeError):
     """The data set could not be loaded; the message says how to get it."""
 
 
-class RunDirLocked(errors.BadInput, RuntimeError):
-    """Another process is training in the run directory."""
-
-
 @dataclasses.dataclass
 class TrainResult:
     run_dir: str
     step: int  # the step training ended at
     start_step: int  # the step it started (resumed) from
-    data: dict  # the data record: source string, shapes, sizes
+    data: DataRecord | None  # the data trained on (None: nothing trained, no record left)
     history: dict  # Keras history of this invocation (logging-interval means)
     export: dict | None = None  # paths written by the export, when it ran
-
-
-@contextlib.contextmanager
-def run_dir_lock(run_dir: Path) -> Iterator[None]:
-    """Holds an exclusive lock on the run directory: two processes never train one run.
-
-    The kernel releases it when the process dies, so a killed run can be resumed at once.
-    """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirLocked(
-                f"Another process is training in {run_dir} (it holds {run_dir / '.lock'}). Wait "
-                "for it to finish or stop it, or pass another --run_dir."
-            ) from None
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
-        yield
 
 
 # The data module's errors name its arguments (path=, source=, manual_dir=, num_images=); these
@@ -106,54 +79,60 @@ _FLAG_HINTS = {
 }
 
 
-def load_data_source(config: Mapping[str, Any]) -> pipeline.ImageSource:
+def load_data_source(settings: Settings) -> pipeline.ImageSource:
     """The data set the settings name, loaded (and cached) once; errors say how to get it.
 
     Nothing is downloaded unless ``--data_source=tfds`` asks for it."""
-    dataset = config["dataset"]
     try:
         return pipeline.load_source(
-            dataset,
-            source=config["data_source"],
-            path=config["data_path"],
-            data_dir=config["data_dir"],
-            tfds_data_dir=config["tfds_data_dir"],
-            manual_dir=config["tfds_manual_dir"],
-            channels=config["channels"],
-            on_error=config["on_bad_image"],
-            num_images=config.get("dsprites_num_images") or None,  # 0: all images
+            settings.dataset,
+            source=settings.data_source,
+            path=settings.data_path,
+            data_dir=settings.data_dir,
+            tfds_data_dir=settings.tfds_data_dir,
+            manual_dir=settings.tfds_manual_dir,
+            channels=settings.channels,
+            on_error=settings.on_bad_image,
+            num_images=settings.dsprites_num_images or None,  # 0: all images
         )
     except (FileNotFoundError, NotADirectoryError, RuntimeError, ValueError) as err:
         raise DataUnavailable(
-            f"Cannot load the {dataset!r} data set: {err}\nThe flags of apps/train.py for these: "
-            f"{_FLAG_HINTS[dataset]}; --data_dir: tfbvae's cache."
+            f"Cannot load the {settings.dataset!r} data set: {err}\nThe flags of apps/train.py for "
+            f"these: {_FLAG_HINTS[settings.dataset]}; --data_dir: tfbvae's cache."
         ) from err
 
 
-def compile_model(config: Mapping[str, Any]) -> keras.Model:
+def compile_model(settings: Settings) -> keras.Model:
     """The run's model (build it in the strategy's scope), compiled with its Adam optimizer.
 
-    The initial weights are a function of ``config["seed"]`` (Keras' global seed is set here).
+    The initial weights are a function of ``settings.seed`` (Keras' global seed is set here).
     """
-    keras.utils.set_random_seed(config["seed"])
-    model = run_config.build_model(config)
+    keras.utils.set_random_seed(settings.seed)
+    model = checkpoints.build_model(settings)
     model.compile(
         optimizer=keras.optimizers.Adam(
-            learning_rate=config["learning_rate"],
-            beta_1=config["adam_beta1"],
-            beta_2=config["adam_beta2"],
-            epsilon=config["adam_epsilon"],
+            learning_rate=settings.learning_rate,
+            beta_1=settings.adam_beta1,
+            beta_2=settings.adam_beta2,
+            epsilon=settings.adam_epsilon,
         ),
-        jit_compile=config["jit_compile"],
+        jit_compile=settings.jit_compile,
     )
     return model
 
 
-def validation_epochs(config: Mapping[str, Any]) -> list[int]:
+def uses_capacity(settings: Settings) -> bool:
+    """Whether the run's objective has a capacity C to anneal."""
+    from tfbvae.model.objectives import OBJECTIVES
+
+    return OBJECTIVES[settings.objective].uses_capacity
+
+
+def validation_epochs(settings: Settings) -> list[int]:
     """The (1-based) epochs after which Keras validates: every ``validate_every`` steps and
     at the last step."""
-    every, total = config["log_every"], config["steps"] // config["log_every"]
-    per = config["validate_every"] // every
+    every, total = settings.log_every, settings.steps // settings.log_every
+    per = settings.validate_every // every
     return sorted({e for e in range(per, total + 1, per)} | {total})
 
 
@@ -170,7 +149,7 @@ def _picture_images(train: tf.data.Dataset, val: tf.data.Dataset | None) -> np.n
 
 
 def make_callbacks(
-    config: Mapping[str, Any],
+    settings: Settings,
     checkpoint: checkpoints.RunCheckpoint,
     guard: tfbvae_callbacks.TerminateOnNonFinite,
     log_dir: Path | None,
@@ -182,126 +161,116 @@ def make_callbacks(
     before the step's checkpoint exists); the NaN guard before the checkpoint. ``log_dir``
     ``None``: no TensorBoard, no progress bar and no checkpoints (a non-chief worker)."""
     callbacks: list[keras.callbacks.Callback] = []
-    if run_config.uses_capacity(config):
-        callbacks.append(tfbvae_callbacks.CapacityAnnealing(config["c_max"], config["c_stop_steps"]))
+    if uses_capacity(settings):
+        callbacks.append(tfbvae_callbacks.CapacityAnnealing(settings.c_max, settings.c_stop_steps))
     if log_dir is not None:
         callbacks += [
-            tfbvae_callbacks.TensorBoardScalars(log_dir, batch_size=config["batch_size"]),
-            tfbvae_callbacks.TensorBoardImages(log_dir, pictures, config["image_every"]),
+            tfbvae_callbacks.TensorBoardScalars(log_dir, batch_size=settings.batch_size),
+            tfbvae_callbacks.TensorBoardImages(log_dir, pictures, settings.image_every),
         ]
     callbacks.append(guard)
     if log_dir is not None:  # the chief alone saves (no checkpointed variable needs the others)
-        callbacks.append(tfbvae_callbacks.CheckpointSaver(checkpoint, config["checkpoint_every"]))
-    if log_dir is not None and config["progress"]:
-        callbacks.append(tfbvae_callbacks.ProgressBar(config["steps"], config["batch_size"], stream))
+        callbacks.append(tfbvae_callbacks.CheckpointSaver(checkpoint, settings.checkpoint_every))
+    if log_dir is not None and settings.progress:
+        callbacks.append(tfbvae_callbacks.ProgressBar(settings.steps, settings.batch_size, stream))
     return callbacks
 
 
-def _export_metadata(config, step: int, data: dict, logs: Mapping[str, float]) -> dict:
+def _export_metadata(settings: Settings, step: int, data: DataRecord,
+                     logs: Mapping[str, float]) -> dict:
     """What the export records of the run (the keys :func:`~tfbvae.training.checkpoints.restore_model`
     returns too); ``kl_per_dim``: the last logging interval's training means."""
     kl = kl_per_dim_from_logs(dict(logs))
     return {
-        "flags": dict(config),
+        "flags": settings.to_json(),
         "step": step,
-        "data_source": data["source"],
-        "latent_dim": int(config["latent_dim"]),
+        "data_source": data.source,
+        "latent_dim": settings.latent_dim,
         "kl_per_dim": None if kl is None else [float(v) for v in kl],
-        "data": data,
+        "data": data.to_json(),
     }
 
 
-def _check_run_dir(run_dir: Path, config: Mapping[str, Any]) -> dict | None:
-    """The run record of ``run_dir`` if it holds a run these settings may resume.
+def _check_run_dir(run_dir: Path, settings: Settings) -> DataRecord | None:
+    """The data of the run in ``run_dir`` if it holds one these settings may resume (``None``:
+    a new run, or a run whose record is lost).
 
     A directory with checkpoints but no ``run.json`` (deleted or lost) is resumed only when its
     ``flags.txt`` shows the same model settings; otherwise nothing says what the checkpoints
     are, and it is refused.
     """
-    record = run_config.read_run(run_dir)
-    if record is None:
-        if not checkpoints.scan(checkpoints.checkpoint_dir(run_dir)).intact:
-            return None
-        record = _record_from_flags_file(run_dir, config)
-    for change in run_config.check_resumable(record, config, run_dir):
-        log.info("Resuming %s with a changed setting: %s", run_dir, change)
-    return record
-
-
-def _record_from_flags_file(run_dir: Path, config: Mapping[str, Any]) -> dict:
-    """A run record rebuilt from ``flags.txt`` when ``run.json`` is gone; refuses if both are."""
-    flags_file = run_dir / run_config.FLAGS_FILE
-    if not flags_file.exists():
-        raise run_config.RunConfigError(
-            f"{run_dir} has checkpoints but neither {run_config.RUN_FILE} nor "
-            f"{run_config.FLAGS_FILE}, so the settings they were trained with are unknown. "
-            f"Restore {run_dir / run_config.RUN_FILE} from a backup, or pass a new --run_dir."
-        )
-    log.warning("%s is missing: checking the settings against %s instead.",
-                run_dir / run_config.RUN_FILE, flags_file)
-    return {"flags": run_config.read_flags_file(flags_file, like=config), "data": {}}
-
-
-def _load_checked_source(config: Mapping[str, Any], record: dict | None, run_dir: Path):
-    """The run's data, checked against the run being resumed and the settings' image shape."""
-    source = load_data_source(config)
+    record = run_record.read_run(run_dir)
     if record is not None:
-        run_config.check_data_source(record, source.source, run_dir)
-    expected = run_config.image_shape(config)
-    if tuple(source.image_shape) != expected:
+        old, data = record.settings, record.data
+    elif checkpoints.scan(layout.checkpoint_dir(run_dir)).intact:
+        old, data = run_record.settings_from_flags_file(run_dir), None
+        log.warning("%s is missing: checking the settings against %s instead.",
+                    layout.run_file(run_dir), layout.flags_file(run_dir))
+    else:
+        return None
+    for change in run_record.check_resumable(old, settings, run_dir):
+        log.info("Resuming %s with a changed setting: %s", run_dir, change)
+    return data
+
+
+def _load_checked_source(settings: Settings, resumed: DataRecord | None, run_dir: Path):
+    """The run's data, checked against the run being resumed and the settings' image shape."""
+    source = load_data_source(settings)
+    run_record.check_data_source(resumed, source.source, run_dir)
+    if tuple(source.image_shape) != settings.image_shape:
         raise DataUnavailable(
-            f"The {config['dataset']} data has images of shape {source.image_shape}, the "
-            f"settings say {expected} (--image_size, --channels): make them agree."
+            f"The {settings.dataset} data has images of shape {source.image_shape}, the "
+            f"settings say {settings.image_shape} (--image_size, --channels): make them agree."
         )
     try:
-        train_rows, _ = pipeline.split_indices(source.num_examples, config["validation_fraction"],
-                                               config["seed"])
+        train_rows, _ = pipeline.split_indices(source.num_examples, settings.validation_fraction,
+                                               settings.seed)
     except ValueError as err:
         raise DataUnavailable(f"{source.location}: {err}: lower --validation_fraction, or use "
                               "more data.") from None
     num_train = len(train_rows)
-    if config["batch_size"] > num_train:
+    if settings.batch_size > num_train:
         raise DataUnavailable(
-            f"--batch_size={config['batch_size']} is more than the {num_train} training images "
+            f"--batch_size={settings.batch_size} is more than the {num_train} training images "
             f"of {source.location} ({source.num_examples} images, --validation_fraction="
-            f"{config['validation_fraction']} held out): use a --batch_size of at most "
+            f"{settings.validation_fraction} held out): use a --batch_size of at most "
             f"{num_train}, or more data."
         )
     return source
 
 
-def validation_batches(config: Mapping[str, Any], num_validation: int) -> int | None:
+def validation_batches(settings: Settings, num_validation: int) -> int | None:
     """How many validation batches each validation uses: ``--validation_steps`` (0: all), at
     most the batches the held-out split has (``None``: no validation split)."""
     if not num_validation:
         return None
-    available = -(-num_validation // config["batch_size"])
-    return min(config["validation_steps"] or available, available)
+    available = -(-num_validation // settings.batch_size)
+    return min(settings.validation_steps or available, available)
 
 
-def _warn_if_validation_short(config: Mapping[str, Any], num_validation: int) -> None:
-    available = -(-num_validation // config["batch_size"])
-    if num_validation and config["validation_steps"] > available:
+def _warn_if_validation_short(settings: Settings, num_validation: int) -> None:
+    available = -(-num_validation // settings.batch_size)
+    if num_validation and settings.validation_steps > available:
         log.warning("--validation_steps=%d, but the %d held-out images make %d batches of %d: "
-                    "each validation uses all of them.", config["validation_steps"],
-                    num_validation, available, config["batch_size"])
+                    "each validation uses all of them.", settings.validation_steps,
+                    num_validation, available, settings.batch_size)
 
 
-def _data_record(info: pipeline.DataInfo, val_batches: int | None, batch_size: int) -> dict:
+def _data_record(settings: Settings, info: pipeline.DataInfo) -> DataRecord:
     """The data record of run.json and the export, with the validation images actually used."""
-    data = info.as_dict()
-    data["validation_images_used"] = min(info.num_validation, (val_batches or 0) * batch_size)
-    return data
+    used = min(info.num_validation,
+               (validation_batches(settings, info.num_validation) or 0) * settings.batch_size)
+    return DataRecord.from_json({**info.as_dict(), "validation_images_used": used})
 
 
-def _fit_phases(start_step: int, config: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+def _fit_phases(start_step: int, settings: Settings) -> list[tuple[int, int, int]]:
     """``(initial_epoch, epochs, steps_per_epoch)`` of the ``fit`` calls from ``start_step``.
 
     Keras epochs are logging intervals of ``log_every`` steps. A run stopped by a signal may
     have been saved inside one; it first finishes that interval (a short epoch), then goes on
     in whole intervals, so every step is trained and logged once.
     """
-    every, total = config["log_every"], config["steps"] // config["log_every"]
+    every, total = settings.log_every, settings.steps // settings.log_every
     epoch, done = divmod(start_step, every)
     phases = []
     if done:
@@ -316,7 +285,7 @@ def _fit_phases(start_step: int, config: Mapping[str, Any]) -> list[tuple[int, i
 class _Run:
     """What one training invocation works with, once set up."""
 
-    config: dict
+    settings: Settings
     run_dir: Path
     chief: bool
     model: keras.Model
@@ -325,71 +294,85 @@ class _Run:
     start_step: int
 
 
-def _restore(config: dict, run_dir: Path, write_dir: Path, strategy, source) -> _Run:
+@dataclasses.dataclass
+class _Fitted:
+    """What the ``fit`` calls of one invocation leave: the history, the NaN guard, the data
+    trained on and the validation batches (both ``None`` when there was nothing to train)."""
+
+    history: dict[str, list]
+    guard: tfbvae_callbacks.TerminateOnNonFinite
+    data: DataRecord | None = None
+    val_ds: tf.data.Dataset | None = None
+
+
+def _restore(settings: Settings, run_dir: Path, write_dir: Path, strategy, source) -> _Run:
     """Builds the model in the strategy's scope and restores the newest intact checkpoint."""
     with strategy.scope():
-        model = compile_model(config)
+        model = compile_model(settings)
         checkpoint = checkpoints.RunCheckpoint(
-            model, checkpoints.checkpoint_dir(write_dir), config["keep_checkpoints"]
+            model, layout.checkpoint_dir(write_dir), settings.keep_checkpoints
         )
     checkpoint.restore_latest()
     # The other workers of a multi-worker run take the chief's restored state, step included.
     strategies.sync_from_chief(strategy, model.variables + model.optimizer.variables)
     start_step = checkpoint.step
     # Training settings come from the flags, not the checkpoint (they may change on resume).
-    model.optimizer.learning_rate = config["learning_rate"]
+    model.optimizer.learning_rate = settings.learning_rate
     if start_step:
         log.info("Resuming %s from step %d.", run_dir, start_step)
     chief = write_dir == run_dir
-    return _Run(config, run_dir, chief, model, checkpoint, source, start_step)
+    return _Run(settings, run_dir, chief, model, checkpoint, source, start_step)
 
 
-def _fit(run: _Run, stop: tfbvae_callbacks.StopOnSignal, extra_callbacks, stream):
-    """Trains from the restored step to ``--steps`` (or a stop); returns the history, the
-    NaN guard and the data record."""
-    config, chief = run.config, run.chief
-    guard = tfbvae_callbacks.TerminateOnNonFinite()
-    history: dict[str, list] = {}
+def _fit(run: _Run, stop: tfbvae_callbacks.StopOnSignal, extra_callbacks, stream) -> _Fitted:
+    """Trains from the restored step to ``--steps`` (or a stop), one ``fit`` per phase
+    (:func:`_fit_phases`)."""
+    settings = run.settings
+    fitted = _Fitted({}, tfbvae_callbacks.TerminateOnNonFinite())
     callbacks = None
-    data = val_ds = None
-    for initial_epoch, epochs, steps_per_epoch in _fit_phases(run.start_step, config):
-        first_step = initial_epoch * config["log_every"] + (config["log_every"] - steps_per_epoch)
-        train_ds, val_ds, info = pipeline.datasets_from_source(
-            run.source, config["batch_size"], seed=config["seed"],
-            validation_fraction=config["validation_fraction"], start_step=first_step,
+    for initial_epoch, epochs, steps_per_epoch in _fit_phases(run.start_step, settings):
+        first_step = initial_epoch * settings.log_every + (settings.log_every - steps_per_epoch)
+        train_ds, fitted.val_ds, info = pipeline.datasets_from_source(
+            run.source, settings.batch_size, seed=settings.seed,
+            validation_fraction=settings.validation_fraction, start_step=first_step,
         )
-        val_batches = validation_batches(config, info.num_validation)
-        data = _data_record(info, val_batches, config["batch_size"])
+        fitted.data = _data_record(settings, info)
         if callbacks is None:
-            _warn_if_validation_short(config, info.num_validation)
-            if chief:
-                _start_logs(run, data)
-            pictures = _picture_images(train_ds, val_ds) if chief else None
-            log_dir = run.run_dir / LOG_DIR if chief else None
-            callbacks = make_callbacks(config, run.checkpoint, guard, log_dir, pictures, stream)
+            callbacks = _first_phase_callbacks(run, fitted, train_ds, info, stream)
             callbacks += list(extra_callbacks) + [stop]
-        fitted = run.model.fit(
+        history = run.model.fit(
             train_ds, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-            validation_data=val_ds, validation_steps=val_batches,
-            validation_freq=validation_epochs(config), callbacks=callbacks,
+            validation_data=fitted.val_ds,
+            validation_steps=validation_batches(settings, info.num_validation),
+            validation_freq=validation_epochs(settings), callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles (by index, per epoch, from the seed)
             verbose=0,
-        )
-        for key, values in fitted.history.items():
-            history.setdefault(key, []).extend(values)
-        if stop.received or guard.message:
+        ).history
+        for key, values in history.items():
+            fitted.history.setdefault(key, []).extend(values)
+        if stop.received or fitted.guard.message:
             break
-    return history, guard, data, val_ds
+    return fitted
 
 
-def _start_logs(run: _Run, data: dict) -> None:
+def _first_phase_callbacks(run: _Run, fitted: _Fitted, train_ds, info: pipeline.DataInfo,
+                           stream) -> list[keras.callbacks.Callback]:
+    """Before the first ``fit``: the warnings, the chief's logs and record, the callbacks."""
+    _warn_if_validation_short(run.settings, info.num_validation)
+    if run.chief:
+        _start_logs(run, fitted.data)
+    pictures = _picture_images(train_ds, fitted.val_ds) if run.chief else None
+    log_dir = layout.log_dir(run.run_dir) if run.chief else None
+    return make_callbacks(run.settings, run.checkpoint, fitted.guard, log_dir, pictures, stream)
+
+
+def _start_logs(run: _Run, data: DataRecord) -> None:
     """Trims TensorBoard back to the resumed step and (re)writes the run record."""
-    log_dir = run.run_dir / LOG_DIR
-    removed = event_files.trim_event_files(log_dir, run.start_step)
+    removed = event_files.trim_event_files(layout.log_dir(run.run_dir), run.start_step)
     if removed:
         log.info("Removed %d TensorBoard events logged after step %d (the checkpoint resumed "
                  "from).", removed, run.start_step)
-    run_config.write_run(run.run_dir, run.config, data)
+    run_record.write_run(run.run_dir, run.settings, data)
 
 
 class WorkerLost(errors.Failure):
@@ -413,38 +396,46 @@ def _worker_loss_as_failure(strategy: tf.distribute.Strategy) -> Iterator[None]:
         ) from None
 
 
-def _interrupted(run: _Run, stop: tfbvae_callbacks.StopOnSignal) -> errors.Interrupted:
-    """The error that reports a signal's stop: where the run was saved and how to resume."""
+@contextlib.contextmanager
+def _write_dir(run_dir: Path, strategy: tf.distribute.Strategy) -> Iterator[Path]:
+    """Where this process writes: the run directory on the chief. The other workers of a
+    multi-worker run take the chief's state (:func:`_restore`) and write nothing: their
+    checkpoint object points at an empty private directory, removed at the end."""
+    if strategies.is_chief(strategy):
+        yield run_dir
+        return
+    private = Path(tempfile.mkdtemp(prefix=f"tfbvae-{strategies.worker_id(strategy)}-"))
+    try:
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _raise_if_stopped(run: _Run, stop: tfbvae_callbacks.StopOnSignal, fitted: _Fitted) -> None:
+    """Reports a diverged run, or a signal's stop: where the run was saved and how to resume."""
+    if fitted.guard.message:
+        raise TrainingDiverged(fitted.guard.message)
+    if not stop.received:
+        return
     latest = run.checkpoint.latest
-    return errors.Interrupted(
+    raise errors.Interrupted(
         f"Stopped by {stop.signal_name} at step {run.checkpoint.step}"
         + (f", saved as {latest}" if latest else "")
         + f". Resume with the same command, or: python apps/train.py "
-        f"--flagfile={run.run_dir / run_config.FLAGS_FILE}",
+        f"--flagfile={layout.flags_file(run.run_dir)}",
         stop.received,
     )
 
 
-def _exported_step(config: Mapping[str, Any]) -> int | None:
-    """The training step of the run's newest export (``None``: not exported yet)."""
-    from tfbvae.serving.export import list_versions, read_metadata
-
-    encoder_dir = Path(export_base(config)) / run_config.default_model_name(config) / "encoder"
-    versions = list_versions(str(encoder_dir)) if encoder_dir.is_dir() else []
-    if not versions:
-        return None
-    return read_metadata(str(encoder_dir / str(max(versions)))).get("run", {}).get("step")
-
-
 def train(
-    config: Mapping[str, Any],
+    settings: Settings,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     stream=None,
 ) -> TrainResult:
-    """Trains (or resumes) the run ``config["run_dir"]`` until ``config["steps"]``, then exports it.
+    """Trains (or resumes) the run ``settings.run_dir`` until ``settings.steps``, then exports it.
 
     Args:
-        config: the app's settings (``python apps/train.py --helpfull``).
+        settings: the run's settings (``python apps/train.py --helpfull``).
         extra_callbacks: added to ``fit`` after the library's (their epochs are logging
             intervals).
         stream: where the progress bar draws (default stdout).
@@ -455,78 +446,79 @@ def train(
     Raises:
         TrainingDiverged: the loss became NaN/Inf (the last good checkpoint is kept).
         DataUnavailable: the data cannot be loaded (the message says how to get it).
-        tfbvae.training.config.RunConfigError: the directory holds another model's run.
-        RunDirLocked: another process trains in the directory.
+        tfbvae.training.run_record.RunRecordError: the directory holds another model's run.
+        tfbvae.training.run_dir.RunDirLocked: another process trains in the directory.
         tfbvae.errors.Interrupted: SIGINT or SIGTERM stopped it (after saving a checkpoint
             when the signal came during training).
     """
-    config = dict(config)
-    run_dir = Path(config["run_dir"])
+    run_dir = Path(settings.run_dir)
     with tfbvae_callbacks.StopOnSignal() as stop:
-        record = _check_run_dir(run_dir, config)
-        strategy = strategies.make_strategy(config["strategy"], config.get("tpu"))
-        chief = strategies.is_chief(strategy)
-        source = _load_checked_source(config, record, run_dir)
-        # Only the chief writes the run's files. The other workers of a multi-worker run take
-        # the chief's state (_restore) and write nothing: their checkpoint object points at an
-        # empty private directory, removed at the end.
-        write_dir = run_dir if chief else Path(
-            tempfile.mkdtemp(prefix=f"tfbvae-{strategies.worker_id(strategy)}-"))
-        try:
-            with run_dir_lock(write_dir):
-                run = _restore(config, run_dir, write_dir, strategy, source)
-                with _worker_loss_as_failure(strategy):
-                    history, guard, data, val_ds = _fit(run, stop, extra_callbacks, stream)
-                if guard.message:
-                    raise TrainingDiverged(guard.message)
-                if stop.received:
-                    raise _interrupted(run, stop)
-                result = _finish(run, history, data, val_ds)
-        finally:
-            if not chief:
-                shutil.rmtree(write_dir, ignore_errors=True)
-    return result
+        resumed = _check_run_dir(run_dir, settings)
+        strategy = strategies.make_strategy(settings.strategy, settings.tpu)
+        source = _load_checked_source(settings, resumed, run_dir)
+        with _write_dir(run_dir, strategy) as write_dir, layout.lock(write_dir):
+            run = _restore(settings, run_dir, write_dir, strategy, source)
+            with _worker_loss_as_failure(strategy):
+                fitted = _fit(run, stop, extra_callbacks, stream)
+            _raise_if_stopped(run, stop, fitted)
+            return _finish(run, fitted)
 
 
-def _finish(run: _Run, history: dict, data: dict | None, val_ds) -> TrainResult:
+def _finish(run: _Run, fitted: _Fitted) -> TrainResult:
     """Exports the finished run (unless its newest export is of this step already)."""
-    config = run.config
     end_step = run.checkpoint.step
-    if data is None:  # nothing left to train: the record of the run as it stands
-        data = (run_config.read_run(run.run_dir) or {}).get("data", {})
-    result = TrainResult(str(run.run_dir), end_step, run.start_step, data, history)
+    data = fitted.data
+    if data is None:  # nothing left to train: the data of the run as it stands
+        record = run_record.read_run(run.run_dir)
+        data = record.data if record else None
+    result = TrainResult(str(run.run_dir), end_step, run.start_step, data, fitted.history)
     if end_step == run.start_step:
         log.info("%s is already at step %d (--steps=%d): nothing to train.", run.run_dir,
-                 end_step, config["steps"])
-    if not (config["export"] and run.chief) or _exported_step(config) == end_step:
-        return result
-    if val_ds is None and data.get("num_validation"):
-        _, val_ds, _ = pipeline.datasets_from_source(
-            run.source, config["batch_size"], seed=config["seed"],
-            validation_fraction=config["validation_fraction"])
-    val_batches = validation_batches(config, data.get("num_validation", 0))
-    kl_images = val_ds.take(val_batches) if val_ds is not None else None
-    last_logs = {k: v[-1] for k, v in history.items() if v}
-    metadata = _export_metadata(config, end_step, data, last_logs)
-    result.export = export(run.model, config, metadata, kl_images)
+                 end_step, run.settings.steps)
+    if run.settings.export and run.chief and _exported_step(run.settings) != end_step:
+        result.export = _export_run(run, fitted, end_step)
     return result
 
 
-def export_base(config: Mapping[str, Any]) -> str:
+def _exported_step(settings: Settings) -> int | None:
+    """The training step of the run's newest export (``None``: not exported yet)."""
+    from tfbvae.serving.export import list_versions, read_metadata
+
+    encoder_dir = Path(export_base(settings)) / settings.model_name / "encoder"
+    versions = list_versions(str(encoder_dir)) if encoder_dir.is_dir() else []
+    if not versions:
+        return None
+    return read_metadata(str(encoder_dir / str(max(versions)))).get("run", {}).get("step")
+
+
+def _export_run(run: _Run, fitted: _Fitted, end_step: int) -> dict:
+    """Exports the run at ``end_step``, its per-dimension KL measured on the validation
+    batches (made here when nothing was trained in this invocation)."""
+    settings, val_ds, data = run.settings, fitted.val_ds, fitted.data
+    if data is None:
+        _, val_ds, info = pipeline.datasets_from_source(
+            run.source, settings.batch_size, seed=settings.seed,
+            validation_fraction=settings.validation_fraction)
+        data = _data_record(settings, info)
+    val_batches = validation_batches(settings, data.num_validation)
+    kl_images = val_ds.take(val_batches) if val_ds is not None else None
+    last_logs = {k: v[-1] for k, v in fitted.history.items() if v}
+    metadata = _export_metadata(settings, end_step, data, last_logs)
+    return export(run.model, settings, metadata, kl_images)
+
+
+def export_base(settings: Settings) -> str:
     """Where the run exports to: ``--export_base``, default ``<run_dir>/exported_models``."""
-    return config["export_base"] or str(Path(config["run_dir"]) / "exported_models")
+    return layout.export_base(settings.run_dir, settings.export_base)
 
 
-def export(
-    model: keras.Model, config: Mapping[str, Any], metadata: dict, kl_images=None
-) -> dict:
-    """Exports the trained model with the export module (TF Serving layout under the base,
-    default ``<run_dir>/exported_models``); the per-dimension KL in its metadata is measured on
-    ``kl_images`` (the validation batches), else taken from ``metadata["kl_per_dim"]``."""
+def export(model: keras.Model, settings: Settings, metadata: dict, kl_images=None) -> dict:
+    """Exports the trained model with the export module (TF Serving layout under
+    :func:`export_base`); the per-dimension KL in its metadata is measured on ``kl_images``
+    (the validation batches), else taken from ``metadata["kl_per_dim"]``."""
     from tfbvae.serving.export import export_model
 
-    base = export_base(config)
-    name = run_config.default_model_name(config)
-    paths = export_model(model, base, name, metadata, kl_images=kl_images)
-    log.info("Exported %s to %s.", name, base)
+    base = export_base(settings)
+    paths = export_model(model, base, settings.model_name, metadata, kl_images=kl_images)
+    log.info("Exported %s to %s.", settings.model_name, base)
     return paths

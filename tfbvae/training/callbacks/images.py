@@ -5,23 +5,14 @@ written at an interval of training steps (the pictures themselves: :mod:`tfbvae.
 from __future__ import annotations
 
 import os
-import re
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfbvae.training import tags
+from tfbvae.training.run_dir import TRAIN_LOGS
 from tfbvae.visualization import kl_bar_chart, reconstruction_grid, traversal_grid
-
-_KL_DIM = re.compile(r"^kl_(\d+)$")
-
-
-def kl_per_dim_from_logs(logs: dict) -> np.ndarray | None:
-    """The ``kl_0``... ``kl_{z-1}`` training values of Keras logs, in dimension order."""
-    found = {int(m.group(1)): v for k, v in logs.items() if (m := _KL_DIM.match(k))}
-    if not found:
-        return None
-    return np.array([found[i] for i in range(len(found))], np.float64)
 
 
 class TensorBoardImages(keras.callbacks.Callback):
@@ -75,15 +66,15 @@ class TensorBoardImages(keras.callbacks.Callback):
     def write(self, step: int, logs: dict) -> None:
         """Writes the pictures of the model as it is now, at ``step``."""
         self._last_step = step
-        kl = kl_per_dim_from_logs(logs)
+        kl = tags.kl_per_dim_from_logs(logs)
         if kl is None or not np.all(np.isfinite(kl)):
             return  # no (finite) KL to order by: nothing sensible to draw
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, TRAIN_LOGS))
         pictures = {
-            "reconstructions": reconstruction_grid(self.model, self.images),
-            "traversals": traversal_grid(self.model, self.images[0], kl, self.span, self.steps),
-            "kl_per_dim_chart": kl_bar_chart(kl, step),
+            tags.RECONSTRUCTIONS: reconstruction_grid(self.model, self.images),
+            tags.TRAVERSALS: traversal_grid(self.model, self.images[0], kl, self.span, self.steps),
+            tags.KL_CHART: kl_bar_chart(kl, step),
         }
         with self._writer.as_default(step=step):
             for name, picture in pictures.items():

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 
 import keras
 import tensorflow as tf
 
-_KL_DIM = re.compile(r"^kl_(\d+)$")
-
-
-def scalar_tag(name: str) -> str:
-    """TensorBoard tag of a model metric: ``kl_3`` -> ``kl_per_dim/kl_3`` (one chart group)."""
-    return f"kl_per_dim/{name}" if _KL_DIM.match(name) else name
+from tfbvae.training.run_dir import TRAIN_LOGS, VALIDATION_LOGS
+from tfbvae.training.tags import scalar_tag
 
 
 class TensorBoardScalars(keras.callbacks.Callback):
@@ -57,7 +52,7 @@ class TensorBoardScalars(keras.callbacks.Callback):
         if self.batch_size and self._last and step > self._last[1]:
             train["images_per_second"] = (step - self._last[1]) * self.batch_size / (now - self._last[0])
         self._last = (now, step)
-        for split, values in (("train", train), ("validation", val)):
+        for split, values in ((TRAIN_LOGS, train), (VALIDATION_LOGS, val)):
             if not values:
                 continue
             writer = self._writer(split)

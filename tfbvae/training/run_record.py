@@ -1,0 +1,234 @@
+"""A training run's record, ``<run_dir>/run.json``, written and read here alone.
+
+The record holds the run's settings (its ``flags``), the data it trained on (``data``: the data
+set, the source actually used, e.g. rendered or official dSprites, the split), and the tfbvae
+version; ``flags.txt`` beside it holds the same settings as ``--name=value`` lines, so that
+``python apps/train.py --flagfile=<run_dir>/flags.txt`` reproduces or continues the run. It is
+read by :func:`tfbvae.training.checkpoints.restore_model`, by a resumed training (settings that
+would change the model are refused; training settings may change), by the apps that open a run
+and by the studies. The file's format (version 1) is unchanged since it was first written: run
+directories of every earlier tfbvae version still read. This module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from tfbvae import errors, files
+from tfbvae.training import run_dir as layout
+from tfbvae.training.settings import Settings, SettingsError
+
+FORMAT_VERSION = 1
+
+
+class RunRecordError(errors.BadInput, ValueError):
+    """A run directory whose record cannot be used with the settings given, or is damaged."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRecord:
+    """The data a run trained on (what :class:`tfbvae.data.pipeline.DataInfo` describes), and
+    how many held-out images each validation used (``None`` in records written before it was
+    recorded)."""
+
+    dataset: str
+    source: str  # e.g. "dsprites-rendered (tfbvae renderer v1)", "dsprites-official-npz"
+    location: str
+    image_shape: tuple[int, int, int]
+    num_examples: int
+    num_train: int
+    num_validation: int
+    batch_size: int
+    seed: int
+    split_seed: int
+    factor_names: tuple[str, ...] = ()
+    factors_num_values: tuple[int, ...] = ()
+    validation_images_used: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        record = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.validation_images_used is None:
+            del record["validation_images_used"]
+        return record
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> "DataRecord":
+        """The data record of a ``run.json`` (or of an export's ``run``).
+
+        Raises:
+            ValueError: a field is missing (names them); unknown names are ignored.
+        """
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        missing = [name for name, field in fields.items()
+                   if field.default is dataclasses.MISSING and name not in values]
+        if missing:
+            raise ValueError(f"the data record lacks {', '.join(missing)}")
+        known = {name: value for name, value in values.items() if name in fields}
+        for name in ("image_shape", "factor_names", "factors_num_values"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """What ``run.json`` holds: see the module docstring."""
+
+    settings: Settings
+    data: DataRecord
+    created: str  # ISO 8601, UTC: when the run was started
+    updated: str  # when the record was last written (each start or resume)
+    tfbvae_version: str
+
+    @property
+    def latent_dim(self) -> int:
+        return self.settings.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.settings.image_shape
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of ``run.json`` (format :data:`FORMAT_VERSION`)."""
+        return {
+            "format": FORMAT_VERSION,
+            "tfbvae_version": self.tfbvae_version,
+            "created": self.created,
+            "updated": self.updated,
+            "flags": self.settings.to_json(),
+            "data": self.data.to_json(),
+            "latent_dim": self.latent_dim,
+            "image_shape": list(self.image_shape),
+        }
+
+
+def read_run(run_dir: str | os.PathLike) -> RunRecord | None:
+    """The record of a run directory, or ``None`` if it has no ``run.json``.
+
+    Raises:
+        RunRecordError: the file cannot be read, is not JSON, is not the record
+            :func:`write_run` writes, or has another format version: the message names the file
+            and what to do, since a run's settings cannot be guessed.
+    """
+    path = layout.run_file(run_dir)
+    if not path.exists():
+        return None
+    fix = _fix(run_dir)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunRecordError(f"cannot read {path}: {err}. {fix}") from None
+    except json.JSONDecodeError as err:
+        raise RunRecordError(f"{path} is not JSON ({err}): the run's record is damaged. {fix}") from None
+    if not (isinstance(record, dict) and all(isinstance(record.get(k), dict) for k in ("flags", "data"))):
+        raise RunRecordError(
+            f"{path} is not a tfbvae run record (a JSON object with 'format', 'flags' and "
+            f"'data'; it holds {_describe(record)}). {fix}"
+        )
+    if record.get("format") != FORMAT_VERSION:
+        raise RunRecordError(
+            f"{path} has format {record.get('format')!r}; this tfbvae reads format "
+            f"{FORMAT_VERSION}. Use the tfbvae version that wrote it, or start a new run directory."
+        )
+    try:
+        return RunRecord(Settings.from_json(record["flags"]), DataRecord.from_json(record["data"]),
+                         str(record.get("created")), str(record.get("updated")),
+                         str(record.get("tfbvae_version")))
+    except (SettingsError, ValueError, TypeError) as err:
+        raise RunRecordError(f"{path} is not a usable run record ({err}). {fix}") from None
+
+
+def write_run(run_dir: str | os.PathLike, settings: Settings, data: DataRecord) -> RunRecord:
+    """Writes ``run.json`` and ``flags.txt`` (atomically: written beside, then renamed); keeps
+    the first record's creation time. Returns the record written."""
+    from tfbvae import __version__
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    previous = read_run(run_dir)
+    now = _now()
+    record = RunRecord(settings, data, previous.created if previous else now, now, __version__)
+    text = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
+    files.write_text_atomically(layout.run_file(run_dir), text)
+    files.write_text_atomically(layout.flags_file(run_dir), settings.flagfile_text())
+    return record
+
+
+def settings_from_flags_file(run_dir: str | os.PathLike) -> Settings:
+    """The settings of a run whose ``run.json`` is gone, from its ``flags.txt``.
+
+    Raises:
+        RunRecordError: there is no ``flags.txt`` either, or it does not parse.
+    """
+    path = layout.flags_file(run_dir)
+    if not path.exists():
+        raise RunRecordError(
+            f"{run_dir} has checkpoints but neither {layout.RUN_FILE} nor {layout.FLAGS_FILE}, "
+            "so the settings they were trained with are unknown. Restore "
+            f"{layout.run_file(run_dir)} from a backup, or pass a new --run_dir."
+        )
+    try:
+        return Settings.from_flags_file(path)
+    except SettingsError as err:
+        raise RunRecordError(f"{err} ({layout.run_file(run_dir)} is missing too): restore it "
+                             "from a backup, or pass a new --run_dir.") from None
+
+
+def check_resumable(old: Settings, new: Settings, run_dir: str | os.PathLike) -> list[str]:
+    """Refuses settings that would change the model of the run being resumed.
+
+    Returns:
+        The training settings that changed (``"steps: 100 -> 200"``), which are allowed.
+
+    Raises:
+        RunRecordError: a model setting differs; the message lists each with both values.
+    """
+    refused = new.model_changes(old)
+    if refused:
+        lines = "\n".join(f"  --{name}: the run has {getattr(old, name)!r}, the new setting is "
+                          f"{getattr(new, name)!r}" for name in refused)
+        raise RunRecordError(
+            f"{run_dir} holds a run whose model these settings would change:\n{lines}\n"
+            f"Resume it with its own settings (--flagfile={layout.flags_file(run_dir)}, then "
+            "override only training settings such as --steps), or pass a new --run_dir."
+        )
+    return [f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}"
+            for name in sorted(new.changes(old))]
+
+
+def check_data_source(old: DataRecord | None, source: str, run_dir: str | os.PathLike) -> None:
+    """A resumed run must train on the same data source (rendered vs official dSprites, ...);
+    ``old`` ``None``: not known (the run's record is lost), not checked."""
+    if old is not None and old.source != source:
+        raise RunRecordError(
+            f"{run_dir} was trained on data source {old.source!r}, but the data now resolves "
+            f"to {source!r}. Point the data flags (--data_source, --data_path) at the original "
+            "source, or start a new --run_dir."
+        )
+
+
+def _fix(run_dir: str | os.PathLike) -> str:
+    """What to do about a damaged record: restore it, or start again from ``flags.txt``."""
+    flags_file = layout.flags_file(run_dir)
+    return "Restore it (e.g. from a backup), or train in a new --run_dir" + (
+        f" with the run's settings: --flagfile={flags_file} --run_dir=<new directory>."
+        if flags_file.is_file() else ".")
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _describe(value: Any) -> str:
+    """What a JSON value is, for an error message: its type, or an object's keys."""
+    if isinstance(value, dict):
+        return f"an object with keys {sorted(value)[:8]}"
+    return _JSON_TYPES[type(value)]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
