@@ -42,7 +42,7 @@ from dataclasses import dataclass
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # The duplicated test helpers are not mutated; model.py only in its train/test step and loss.
-MODEL_FUNCTIONS = ("cross_replica_mean", "images_to_float", "sample_posterior", "compute_terms",
+MODEL_FUNCTIONS = ("cross_replica_mean", "sample_posterior", "compute_terms",
                    "_update_trackers", "train_step", "test_step")
 PAPER_DEFAULTS = "tests/evaluation/metrics/test_evaluation.py::test_paper_preset_is_every_metric_functions_defaults"
 

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from image_files import cmyk_image, png
 from tfbvae import errors
-from tfbvae.model.pixels import BadImages, UNIT_RANGE_RULE, check_image_values, cmyk_to_rgb, sixteen_to_eight_bits
+from tfbvae.model.pixels import (BadImages, UNIT_RANGE_RULE, check_image_values, cmyk_to_rgb,
+                                 images_to_float, sixteen_to_eight_bits)
 
 EVERY_16_BIT_VALUE = np.arange(65536, dtype=np.uint16).reshape(256, 256)
 
@@ -28,6 +29,21 @@ def test_sixteen_to_eight_bits_equals_tensorflows_conversions_for_every_value():
     np.testing.assert_array_equal(converted.numpy(), expected)
     decoded = tf.io.decode_png(png(EVERY_16_BIT_VALUE, 16, 0), dtype=tf.uint8)  # libpng strip_16
     np.testing.assert_array_equal(decoded.numpy()[..., 0], expected)
+
+
+def test_images_to_float_divides_uint8_by_255_and_keeps_the_type_given():
+    pixels = np.array([[0, 51, 255]], np.uint8)
+    as_numpy = images_to_float(pixels)
+    assert isinstance(as_numpy, np.ndarray) and as_numpy.dtype == np.float32
+    np.testing.assert_array_equal(as_numpy, np.float32([[0, 51, 255]]) / np.float32(255))
+    unit = np.array([0.25, 1.0], np.float32)
+    assert images_to_float(unit) is unit  # floats are taken as they are, not copied
+    assert images_to_float([[0.5]]).dtype == np.float32
+    traced = tf.function(images_to_float)(tf.constant(pixels))  # inside a graph: a tensor
+    assert traced.dtype == tf.float32
+    # To the last bit but one: a graph may multiply by 1/255 instead of dividing.
+    np.testing.assert_allclose(traced.numpy(), as_numpy, rtol=1e-7)
+    np.testing.assert_array_equal(images_to_float(tf.constant([0.5], tf.float64)).numpy(), [0.5])
 
 
 def test_cmyk_to_rgb_values():

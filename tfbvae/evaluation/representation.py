@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbvae.evaluation.metrics.utils import RepresentationFunction
+from tfbvae.model.pixels import images_to_float
 
 SIGNATURE_KEY = "serving_default"
 
@@ -89,10 +90,7 @@ def _batched(mean: Callable[[tf.Tensor], tf.Tensor], batch_size: int) -> Represe
     concrete: dict[tuple[int, ...], Any] = {}
 
     def representation(observations: np.ndarray) -> np.ndarray:
-        observations = np.asarray(observations)
-        if observations.dtype == np.uint8:  # the project's image convention: 0..255
-            observations = observations.astype(np.float32) / 255.0
-        observations = observations.astype(np.float32, copy=False)
+        observations = images_to_float(observations)
         shape = observations.shape[1:]
         if shape not in concrete:
             concrete[shape] = traced.get_concrete_function(

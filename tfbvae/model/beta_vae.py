@@ -10,6 +10,7 @@ import tfbvae.model.conv_transpose  # noqa: F401  (registers the networks' layer
 from tfbvae.model.divergences import gaussian_kl_per_dim
 from tfbvae.model.likelihoods import BernoulliLikelihood, Likelihood
 from tfbvae.model.objectives import BetaObjective, Objective
+from tfbvae.model.pixels import images_to_float
 from tfbvae.training import strategies
 
 
@@ -37,17 +38,6 @@ def _step_logs(logs: dict) -> dict:
     if strategies.num_workers(tf.distribute.get_strategy()) == 1:
         return logs
     return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-
-
-def images_to_float(images):
-    """uint8 images (0..255) to float32 in [0, 1]; float images are taken as already in [0, 1].
-
-    Data pipelines keep images uint8 (4x less memory and bandwidth) and the cast happens here,
-    inside the compiled step.
-    """
-    if images.dtype == "uint8":
-        return ops.cast(images, "float32") / 255.0
-    return ops.cast(images, "float32")
 
 
 @keras.saving.register_keras_serializable(package="tfbvae")
@@ -96,6 +86,11 @@ class BetaVAE(keras.Model):
             keras.metrics.Mean(name=f"kl_{i}") for i in range(self.latent_dim)
         ]
         self.build()
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The images the encoder takes, ``(height, width, channels)``."""
+        return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
 
     @property
     def metrics(self):

@@ -21,6 +21,12 @@ it without importing each other.
   amounts 0..255 (:func:`cmyk_to_rgb`): what ``tf.io.decode_jpeg``/``decode_image`` do with a
   CMYK or YCCK JPEG (tensorflow/core/lib/jpeg/jpeg_mem.cc, integer division; samples stored
   inverted when the file has Adobe's APP14 marker). No colour profile is applied on either side.
+* **uint8 pixels -> float32 in [0, 1]: ``v / 255``; other dtypes are taken as already in [0, 1]**
+  (:func:`images_to_float`): the model's input contract. Data pipelines keep images uint8 (4x
+  less memory and bandwidth) and the model casts them inside its compiled step; an exported
+  signature takes float32 (TensorFlow Serving's clients send floats), so the opener of a trained
+  model, the metrics' representation functions and the ``encode_image_bytes`` graph cast with
+  the same function before calling it.
 * **Float images are in [0, 1] and not NaN** (:data:`UNIT_RANGE_RULE`): the serving signatures
   assert it in the graph; :func:`check_image_values` applies it to arrays given to the apps.
 """
@@ -52,6 +58,30 @@ def sixteen_to_eight_bits(values: Values) -> Values:
     and the serving graph run the same expression; the caller casts the result to uint8.
     """
     return values // _SIXTEEN_TO_EIGHT
+
+
+def images_to_float(images: Values) -> Values:
+    """Images as float32 in [0, 1]: uint8 pixels (0..255) are divided by 255, other dtypes are
+    cast as they are (taken as already in [0, 1]).
+
+    Args:
+        images: a numpy array (or anything ``np.asarray`` takes), or a TensorFlow/Keras tensor,
+            symbolic ones inside a traced step included.
+
+    Returns:
+        A float32 numpy array for numpy input (no copy when it already is one), else a float32
+        tensor: the type given, so the compiled step stays in the graph and numpy callers get
+        numpy.
+    """
+    if isinstance(images, np.ndarray) or not hasattr(images, "dtype"):
+        images = np.asarray(images)
+        floats, dtype = images.astype(np.float32, copy=False), images.dtype.name
+    else:  # a tensor: TensorFlow is imported already, so Keras costs nothing more
+        import keras
+
+        floats = keras.ops.cast(images, "float32")
+        dtype = keras.backend.standardize_dtype(images.dtype)  # tf.DType, or a symbolic's str
+    return floats / 255.0 if dtype == "uint8" else floats
 
 
 def cmyk_to_rgb(ink: np.ndarray) -> np.ndarray:

@@ -151,4 +151,4 @@ def decode_image_bytes(
         with tf.control_dependencies([big_enough]):
             top = tf.identity(top)
     image = box_resize(image[top : top + ch, left : left + cw], h, w)
-    return tf.cast(image, tf.float32) / 255.0
+    return pixels.images_to_float(image)  # box_resize gives uint8
