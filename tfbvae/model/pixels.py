@@ -4,8 +4,8 @@ Training images are decoded by Pillow (:mod:`tfbvae.data.images`), served ones i
 TensorFlow graph (:mod:`tfbvae.serving.image_bytes`), and arrays a user hands to an app are checked
 here too; wherever the two sides could treat a value differently, the rule lives in this module
 and both call it (or, for CMYK, the serving decoder applies it and training reproduces it here).
-It needs numpy only (no TensorFlow, no Pillow), so the data, serving and app code can all import
-it without importing each other.
+It imports numpy only (Keras only once it is handed a tensor; no Pillow), so the data, serving
+and app code can all import it without importing each other.
 
 * **16-bit samples -> 8 bits: the high byte, ``v // 256``** (:func:`sixteen_to_eight_bits`):
   65535 -> 255, 32896 -> 128, 256 -> 1, 255 -> 0. It is TensorFlow's own rule, so a client who
