@@ -55,10 +55,10 @@ flags.DEFINE_boolean("progress", True, "Show progress on stderr (a bar on a term
 
 def default_output_dir(source) -> str:
     """``<run_dir>/evaluation`` for a run; ``evaluation/<name>_v<version>`` for an export."""
-    if source.kind == "run":
-        return os.path.join(source.path, "evaluation")
+    from tfbvae.training import run_dir as run_layout
+
     name = source.metadata.get("model_name") or source.path.name
-    return os.path.join("evaluation", f"{name}_v{source.version}" if source.version else name)
+    return run_layout.output_dir(run_layout.EVALUATION, source.kind, source.path, name, source.version)
 
 
 def _decoder_paths(source) -> tuple:

@@ -84,7 +84,7 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
         from pathlib import Path
 
         from tfbvae.trained_model import RunModel
-        from tfbvae.training.config import default_model_name
+        from tfbvae.training.settings import Settings
 
         source = RunModel(Path(run_dir), FLAGS.checkpoint)
         # Without --kl_images the metadata's KL per dimension is the training KL the run
@@ -92,7 +92,7 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
         kl, kl_source = source.recorded_kl_per_dim()
         metadata = dict(source.metadata, kl_per_dim=None if kl is None else [float(v) for v in kl],
                         kl_per_dim_source=kl_source)
-        return source.model, metadata, default_model_name(metadata["flags"])
+        return source.model, metadata, Settings.from_json(metadata["flags"]).model_name
     import keras
 
     import tfbvae.model.beta_vae  # registers BetaVAE for deserialisation

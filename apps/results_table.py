@@ -14,12 +14,13 @@ input (no file given, a file that cannot be read or is not a result of ``apps/ev
 from __future__ import annotations
 
 import json
-import os
 
 from absl import flags
 
 from tfbvae import errors
 from tfbvae.cli import app_runner
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training.settings import Settings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", None, "Also write the table to this file.")
@@ -29,40 +30,45 @@ METRIC_COLUMNS = (("beta_vae", "BetaVAE"), ("factor_vae", "FactorVAE"), ("mig", 
 
 
 def run_record(results: dict) -> dict:
-    """The trained run's record (flags, step, ...) from an evaluation of a run or an export."""
+    """The trained run's metadata (flags, step, ...) from an evaluation of a run or an export."""
     model = results["model"]
     return model["metadata"] if model["kind"] == "run" else model["metadata"].get("run") or {}
 
 
-def objective_text(run_flags: dict) -> str:
-    objective = run_flags.get("objective")
-    if objective == "beta":
-        return "VAE (β = 1)" if float(run_flags["beta"]) == 1 else f"β-VAE (β = {run_flags['beta']:g})"
-    if objective in ("capacity", "hinge"):
-        form = "\\|KL − C\\|" if objective == "capacity" else "max(0, KL − C)"
-        return (f"γ·{form}, γ = {run_flags['gamma']:g}, C 0→{run_flags['c_max']:g} over "
-                f"{run_flags['c_stop_steps']:,} steps")
-    return str(objective)
+def run_settings(run: dict) -> Settings | None:
+    """The run's settings, when the model's metadata has them (a ``.keras`` export has none)."""
+    return Settings.from_json(run["flags"]) if run.get("flags") else None
 
 
-def training_minutes(run: dict) -> str:
+def objective_text(settings: Settings | None) -> str:
+    if settings is None:
+        return "None"
+    if settings.objective == "beta":
+        return "VAE (β = 1)" if settings.beta == 1 else f"β-VAE (β = {settings.beta:g})"
+    form = "\\|KL − C\\|" if settings.objective == "capacity" else "max(0, KL − C)"
+    return (f"γ·{form}, γ = {settings.gamma:g}, C 0→{settings.c_max:g} over "
+            f"{settings.c_stop_steps:,} steps")
+
+
+def training_minutes(run: dict, settings: Settings | None) -> str:
     from tfbvae.training.event_files import wall_time_span
 
-    run_dir = run.get("run_dir") or (run.get("flags") or {}).get("run_dir")
-    seconds = wall_time_span(os.path.join(run_dir, "logs", "train")) if run_dir else None
+    run_dir = run.get("run_dir") or (settings.run_dir if settings else None)
+    seconds = wall_time_span(run_layout.train_logs(run_dir)) if run_dir else None
     return "n/a" if seconds is None else f"{seconds / 60:.0f} min"
 
 
 def row(results: dict) -> str:
     run = run_record(results)
-    run_flags = run.get("flags") or {}
-    name = results["model"]["metadata"].get("model_name") or run_flags.get("model_name") or "?"
+    settings = run_settings(run)
+    name = (results["model"]["metadata"].get("model_name")
+            or (settings.model_name if settings else None) or "?")
     scores = [results["summary"].get(metric) for metric, _ in METRIC_COLUMNS]
     heldout = results.get("heldout") or {}
-    cells = [name, objective_text(run_flags), f"{run.get('step', 0):,}"]
+    cells = [name, objective_text(settings), f"{run.get('step', 0):,}"]
     cells += ["–" if s is None else f"{s:.3f}" for s in scores]
     cells += [f"{heldout[k]:.1f}" if k in heldout else "n/a" for k in ("reconstruction", "kl")]
-    cells += [training_minutes(run), results["preset"]]
+    cells += [training_minutes(run, settings), results["preset"]]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -64,10 +64,10 @@ flags.register_validator(
 
 def default_output_dir(source) -> str:
     """``<run_dir>/pictures`` for a run; ``pictures/<name>_v<version>`` for an export."""
-    if source.kind == "run":
-        return os.path.join(source.path, "pictures")
+    from tfbvae.training import run_dir as run_layout
+
     name = source.metadata.get("model_name") or source.path.name
-    return os.path.join("pictures", f"{name}_v{source.version}" if source.version else name)
+    return run_layout.output_dir(run_layout.PICTURES, source.kind, source.path, name, source.version)
 
 
 def input_images(source, count: int):

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from tfbvae import errors
-from tfbvae.training import config as run_config
-from train_testing import REPO, TINY, tiny_config
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training import run_record
+from train_testing import REPO, TINY, data_record, tiny_config
 
 BAD_INPUT, FAILURE = errors.EXIT_BAD_INPUT, errors.EXIT_FAILURE
 
@@ -119,7 +120,7 @@ def test_a_second_training_on_a_locked_run_directory_is_refused(trained, tmp_pat
 @pytest.mark.parametrize("app", ["train", "export", "evaluate", "visualize"])
 def test_a_damaged_run_json_is_refused_by_every_app(trained, tmp_path, app, content, message):
     run_dir = copy_run(trained, tmp_path)
-    (run_dir / run_config.RUN_FILE).write_text(content)
+    (run_dir / run_layout.RUN_FILE).write_text(content)
     args = {
         "train": tiny_train_args(run_dir, trained[1], "--steps=20"),
         "export": [f"--run_dir={run_dir}", f"--export_base={tmp_path / 'exports'}"],
@@ -127,13 +128,13 @@ def test_a_damaged_run_json_is_refused_by_every_app(trained, tmp_path, app, cont
         "visualize": [f"--model={run_dir}", f"--output_dir={tmp_path / 'out'}"],
     }[app]
     line = assert_refused(run_app(app, *args), BAD_INPUT, message)
-    assert f"--flagfile={run_dir / run_config.FLAGS_FILE}" in line  # how to carry on
+    assert f"--flagfile={run_dir / run_layout.FLAGS_FILE}" in line  # how to carry on
     assert not (tmp_path / "exports").exists() and not (tmp_path / "out").exists()
 
 
 def test_run_json_deleted_next_to_checkpoints_refuses_a_setting_that_changes_the_model(trained, tmp_path):
     run_dir = copy_run(trained, tmp_path)
-    (run_dir / run_config.RUN_FILE).unlink()
+    (run_dir / run_layout.RUN_FILE).unlink()
     result = run_app("train", *tiny_train_args(run_dir, trained[1], "--steps=20", "--latent_dim=4"))
     assert_refused(result, BAD_INPUT, "--latent_dim: the run has 10, the new setting is 4")
 
@@ -141,7 +142,7 @@ def test_run_json_deleted_next_to_checkpoints_refuses_a_setting_that_changes_the
 @pytest.mark.parametrize("app", ["export", "evaluate"])
 def test_a_run_without_a_checkpoint_is_refused(tmp_path, app):
     config = tiny_config(tmp_path / "run", tmp_path / "data")
-    run_config.write_run(config["run_dir"], config, {"source": "dsprites-rendered (tfbvae renderer v1)"})
+    run_record.write_run(config.run_dir, config, data_record("dsprites-rendered (tfbvae renderer v1)"))
     model, output = ("--run_dir", "--export_base") if app == "export" else ("--model", "--output_dir")
     result = run_app(app, f"{model}={tmp_path / 'run'}", f"{output}={tmp_path / 'out'}")
     line = assert_refused(result, BAD_INPUT, f"{tmp_path / 'run'} has no")
@@ -187,7 +188,7 @@ def test_files_of_the_wrong_kind_are_refused(trained, tmp_path):
                    BAD_INPUT, "unknown metric(s) ['nonsense']")
     assert_refused(run_app("evaluate", f"--model={tmp_path}"),
                    BAD_INPUT, f"--model {tmp_path} is not a model")
-    assert_refused(run_app("results_table", str(run_dir / run_config.RUN_FILE)),
+    assert_refused(run_app("results_table", str(run_dir / run_layout.RUN_FILE)),
                    BAD_INPUT, "is not a result of apps/evaluate.py (it lacks model, preset, summary)")
     assert_refused(run_app("results_table", str(tmp_path / "none.json")),
                    BAD_INPUT, f"cannot read {tmp_path / 'none.json'}")

@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from tfbvae.training import config as run_config
-from train_testing import REPO, TINY, tiny_config
+from tfbvae.training import run_record
+from train_testing import REPO, TINY, data_record, tiny_config
 
 README = (REPO / "README.md").read_text()
 # A command: "python apps/<app>.py" and its arguments, up to the end of the line (continuations
@@ -50,7 +50,7 @@ def run_dir(tmp_path_factory):
     """A run directory's record (what the flag checks read) for the README's run paths."""
     root = tmp_path_factory.mktemp("readme_run")
     config = tiny_config(root / "run", root / "data")
-    run_config.write_run(config["run_dir"], config, {"source": "dsprites-rendered"})
+    run_record.write_run(config.run_dir, config, data_record("dsprites-rendered"))
     return root / "run"
 
 
@@ -133,7 +133,7 @@ def test_the_library_example_and_restore_model_run_as_written(tmp_path):
     script = "\n".join([
         small,
         'print("trained", int(model.optimizer.iterations.numpy()))',
-        f"from tfbvae import training\ntraining.train({config!r})",
+        f"from tfbvae.training.settings import Settings\nfrom tfbvae.training.train import train\ntrain({config!r})",
         f"import tfbvae\nrun_dir = {str(tmp_path / 'run')!r}",
         restore,
         'print("restored", metadata["step"])',

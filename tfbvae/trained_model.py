@@ -27,11 +27,11 @@ import numpy as np
 from tfbvae import errors
 from tfbvae.evaluation.metrics.utils import RepresentationFunction
 from tfbvae.serving.models_config import PARTS
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training.settings import Settings
 
 SAVED_MODEL_FILE = "saved_model.pb"
 SIGNATURE = "serving_default"
-TRAIN_LOGS = os.path.join("logs", "train")  # tfbvae.training.train's TensorBoard split
 
 
 class ModelSourceError(errors.BadInput, ValueError):
@@ -122,7 +122,7 @@ class RunModel(ModelSource):
 
         self.path = path
         self.model, self.metadata = restore_model(str(path), checkpoint)
-        self.image_shape = run_config.image_shape(self.metadata["flags"])
+        self.image_shape = Settings.from_json(self.metadata["flags"]).image_shape
         self.latent_dim = int(self.model.latent_dim)
         self.step = self.metadata.get("step")
         self.version = None
@@ -152,14 +152,14 @@ class RunModel(ModelSource):
         return from_encoder(self.model, batch_size)
 
     def log_dir(self) -> Path | None:
-        logs = self.path / TRAIN_LOGS
+        logs = run_layout.train_logs(self.path)
         return logs if logs.is_dir() else None
 
     def recorded_kl_per_dim(self):
         """The training KL of each dimension logged last at or before the checkpoint's step."""
         logs = self.log_dir()
         if logs is None:
-            return None, f"no TensorBoard logs in {self.path / TRAIN_LOGS}"
+            return None, f"no TensorBoard logs in {run_layout.train_logs(self.path)}"
         from tfbvae.visualization import kl_history
 
         history, _ = kl_history(logs, self.latent_dim)
@@ -286,7 +286,7 @@ class ExportedModel(ModelSource):
         run_dir = ((self.metadata.get("run") or {}).get("flags") or {}).get("run_dir")
         if not run_dir:
             return None
-        logs = Path(run_dir) / TRAIN_LOGS
+        logs = run_layout.train_logs(run_dir)
         return logs if logs.is_dir() else None
 
     def identity(self) -> dict:
@@ -368,7 +368,7 @@ def open_model(path: str | os.PathLike, checkpoint: str | None = None) -> ModelS
         raise ModelSourceError(
             f"--model {given} is a file; pass the directory that holds it (a run directory or a "
             "SavedModel directory with saved_model.pb)")
-    if (path / run_config.RUN_FILE).is_file():
+    if run_layout.run_file(path).is_file():
         return RunModel(path, checkpoint)
     if checkpoint:
         raise ModelSourceError(f"--checkpoint picks a checkpoint of a run directory; {given} is "
@@ -389,6 +389,6 @@ def open_model(path: str | os.PathLike, checkpoint: str | None = None) -> ModelS
             + ", ".join(str(given / name) for name in exports))
     raise ModelSourceError(
         f"--model {given} is not a model: expected a training run directory (with "
-        f"{run_config.RUN_FILE}), a SavedModel directory (with {SAVED_MODEL_FILE}), "
+        f"{run_layout.RUN_FILE}), a SavedModel directory (with {SAVED_MODEL_FILE}), "
         "<base>/<name>/encoder (numbered versions inside) or an export <base>/<name> (with "
         f"encoder/<version>/). It holds: {sorted(p.name for p in path.iterdir())[:10]}")

@@ -63,13 +63,14 @@ def test_export_from_a_keras_file(tmp_path):
 
 def test_export_from_a_run_directory(tmp_path):
     checkpoints = pytest.importorskip("tfbvae.training.checkpoints", reason="the training app's checkpoints module is absent")
-    run_config = pytest.importorskip("tfbvae.training.config", reason="the training app's run_config module is absent")
-    config = {"dataset": "dsprites", "network": "burgess", "image_size": 64, "channels": 1,
-              "latent_dim": 3, "likelihood": "bernoulli", "objective": "capacity", "gamma": 1000.0,
-              "beta": 1.0, "seed": 0}
+    from tfbvae.training import run_record
+    from tfbvae.training.settings import Settings
+    from train_testing import data_record
+
     run_dir = tmp_path / "run"
-    run_config.write_run(run_dir, config, {"source": "rendered"})
-    model = run_config.build_model(config)
+    config = Settings(latent_dim=3, run_dir=str(run_dir))
+    run_record.write_run(run_dir, config, data_record("rendered"))
+    model = checkpoints.build_model(config)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.capacity.assign(7.0)
     checkpoints.RunCheckpoint(model, checkpoints.checkpoint_dir(run_dir)).save()
@@ -84,7 +85,7 @@ def test_export_from_a_run_directory(tmp_path):
     written = written_paths(run_app(f"--run_dir={run_dir}", f"--base_dir={tmp_path / 'out'}").stdout)
     assert written["decoder"] == str(tmp_path / "out" / "dsprites_capacity" / "decoder" / "1")
     meta = read_metadata(written["decoder"])
-    assert meta["run"]["flags"] == config and meta["run"]["step"] == 0
+    assert meta["run"]["flags"] == config.to_json() and meta["run"]["step"] == 0
     assert meta["run"]["data_source"] == "rendered"
     assert meta["capacity"] == 7.0
     assert meta["kl_per_dim"] == pytest.approx([0.5, 2.0, 0.0])

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from tfbvae.study import tracking
-from tfbvae.training.callbacks.tensorboard import scalar_tag
+from tfbvae.training.tags import scalar_tag
 
 
 def test_kl_minus_c_averages_the_last_tenth_and_bounds_the_rest():

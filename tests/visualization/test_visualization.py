@@ -8,7 +8,7 @@ from PIL import Image
 
 from tfbvae import visualization as vis
 from tfbvae.serving.export import kl_per_dim
-from tfbvae.training.callbacks.tensorboard import scalar_tag
+from tfbvae.training.tags import scalar_tag
 from visualize_testing import LATENT_DIM, UNUSED, model_with_an_unused_latent, sprite_images
 
 TILE = 64 + 2  # a 64-pixel tile and the gap after it

@@ -2,8 +2,8 @@
 
 ``apps/evaluate.py`` and ``apps/visualize.py`` take ``--model`` (anything
 :func:`tfbvae.trained_model.open_model` opens) and ``--checkpoint``; ``apps/export.py`` takes a
-run's ``--run_dir``. Their checks need only the file system and :func:`tfbvae.training.config.
-read_run`, so a path that names nothing, or a run whose ``run.json`` is damaged, is refused as a
+run's ``--run_dir``. Their checks need only the file system and :func:`tfbvae.training.
+run_record.read_run`, so a path that names nothing, or a run whose ``run.json`` is damaged, is refused as a
 flag error at once instead of after TensorFlow's import. This module imports no TensorFlow.
 """
 
@@ -13,17 +13,19 @@ import os
 
 from absl import flags
 
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training import run_record
+from tfbvae.training.run_record import RunRecord
 
 MODEL_HELP = ("Run directory, exported SavedModel (<base>/<name>/encoder/<version>) or export "
               "<base>/<name>.")
 
 
-def _check_run_record(directory: str) -> dict | None:
+def _check_run_record(directory: str) -> RunRecord | None:
     """The run record of ``directory`` (``None`` without one), a damaged one refused."""
     try:
-        return run_config.read_run(directory)
-    except run_config.RunConfigError as err:
+        return run_record.read_run(directory)
+    except run_record.RunRecordError as err:
         raise flags.ValidationError(str(err)) from None
 
 
@@ -48,7 +50,7 @@ def check_run_dir(value: str | None) -> bool:
     if not os.path.isdir(value) or _check_run_record(value) is None:
         raise flags.ValidationError(
             f"--run_dir {value} is not a training run directory (it has no "
-            f"{run_config.RUN_FILE}): pass the --run_dir of an apps/train.py run.")
+            f"{run_layout.RUN_FILE}): pass the --run_dir of an apps/train.py run.")
     return True
 
 

@@ -10,7 +10,8 @@ posterior mean is reported too.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -20,23 +21,47 @@ from tfbvae.data.pipeline import split_indices
 from tfbvae.model.divergences import gaussian_kl_per_dim
 
 
-def heldout_rows(run: dict) -> np.ndarray:
+@dataclasses.dataclass(frozen=True)
+class HeldOutSplit:
+    """What a run record says of its validation split: the run's ``flags`` (settings) and
+    ``data`` parts that :func:`tfbvae.data.pipeline.split_indices` drew it from."""
+
+    num_examples: int
+    validation_fraction: float
+    split_seed: int
+
+    @classmethod
+    def of_run(cls, run: Mapping[str, Any]) -> "HeldOutSplit":
+        """The split of ``run`` (``run.json``'s record, or the ``run`` of a model's metadata).
+
+        Raises:
+            ValueError: naming what is missing, when the run did not train on the full
+                dSprites set with a validation split.
+        """
+        data, settings = run.get("data") or {}, run.get("flags") or {}
+        if data.get("dataset") != "dsprites" or settings.get("dataset") != "dsprites":
+            raise ValueError("the model's run record names no dSprites training data")
+        if data.get("num_examples") != dsprites_layout.NUM_IMAGES:
+            raise ValueError(f"the run trained on {data.get('num_examples')} dSprites images, not "
+                             f"the full {dsprites_layout.NUM_IMAGES}: its held-out rows are not "
+                             "known here")
+        fraction = float(settings.get("validation_fraction") or 0.0)
+        if fraction <= 0:
+            raise ValueError("the run held no images out (--validation_fraction=0)")
+        return cls(int(data["num_examples"]), fraction, int(data["split_seed"]))
+
+    def rows(self) -> np.ndarray:
+        """Row indices of the held-out dSprites images."""
+        return split_indices(self.num_examples, self.validation_fraction, self.split_seed)[1]
+
+
+def heldout_rows(run: Mapping[str, Any]) -> np.ndarray:
     """Row indices of the dSprites images that ``run`` (a run record) held out for validation.
 
     Raises ``ValueError`` naming what is missing when the run did not train on the full
     dSprites set with a validation split.
     """
-    data, flags = run.get("data") or {}, run.get("flags") or {}
-    if data.get("dataset") != "dsprites" or flags.get("dataset") != "dsprites":
-        raise ValueError("the model's run record names no dSprites training data")
-    if data.get("num_examples") != dsprites_layout.NUM_IMAGES:
-        raise ValueError(f"the run trained on {data.get('num_examples')} dSprites images, not the "
-                         f"full {dsprites_layout.NUM_IMAGES}: its held-out rows are not known here")
-    fraction = float(flags.get("validation_fraction") or 0.0)
-    if fraction <= 0:
-        raise ValueError("the run held no images out (--validation_fraction=0)")
-    _, rows = split_indices(data["num_examples"], fraction, int(data["split_seed"]))
-    return rows
+    return HeldOutSplit.of_run(run).rows()
 
 
 def heldout_losses(source: Any, data: DSprites, seed: int = 0,
@@ -49,9 +74,10 @@ def heldout_losses(source: Any, data: DSprites, seed: int = 0,
     "negative_elbo", "split"}`` (nats per image), or ``{"skipped": reason}``.
     """
     try:
-        rows = heldout_rows(source.run)
+        split = HeldOutSplit.of_run(source.run)
     except ValueError as err:
         return {"skipped": str(err)}
+    rows = split.rows()
     classes = dsprites_layout.latents_classes(rows)
     factors = classes[:, 1:]  # colour (column 0) is constant
     likelihood = source.likelihood
@@ -76,6 +102,6 @@ def heldout_losses(source: Any, data: DSprites, seed: int = 0,
         "kl": float(kl_per_dim.sum()),
         "kl_per_dim": [float(v) for v in kl_per_dim],
         "negative_elbo": reconstruction + float(kl_per_dim.sum()),
-        "split": {"validation_fraction": float(source.run["flags"]["validation_fraction"]),
-                  "split_seed": int(source.run["data"]["split_seed"]), "sample_seed": seed},
+        "split": {"validation_fraction": split.validation_fraction,
+                  "split_seed": split.split_seed, "sample_seed": seed},
     }

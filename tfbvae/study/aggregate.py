@@ -23,7 +23,8 @@ from tfbvae import files
 from tfbvae.study.run_state import EVALUATION_SEED, read_json, run_state
 from tfbvae.study.spec import Run, StudySpec
 from tfbvae.study.tracking import tracking_of_run
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training import run_record
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -33,7 +34,7 @@ OBJECTIVE_KEYS = ("objective", "beta", "gamma", "c_max", "c_stop_steps")
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class RunSummary:
     """What the aggregate uses of one run, read from its directory."""
 
     cell: str
@@ -55,7 +56,7 @@ def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: P
     in ``study_dir``; returns the JSON's path."""
     from tfbvae.study import plots
 
-    records = [collect_record(spec, run, repo) for run in runs]
+    records = [collect_summary(spec, run, repo) for run in runs]
     results = summarise(spec, study_dir, records)
     study_dir.mkdir(parents=True, exist_ok=True)
     plots.metric_scatter(results, study_dir / METRICS_PNG)
@@ -67,31 +68,30 @@ def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: P
     return study_dir / RESULTS_JSON
 
 
-def collect_record(spec: StudySpec, run: Run, repo: Path) -> RunRecord:
+def collect_summary(spec: StudySpec, run: Run, repo: Path) -> RunSummary:
     """The run's state, evaluation scores, held-out losses, training time and settings."""
     state = run_state(spec, run, repo)
-    record = run_config.read_run(run.run_dir) or {}
-    flags = record.get("flags") or {}
-    ignored = run_config.inapplicable_keys(flags) if flags else set()
+    record = run_record.read_run(run.run_dir)
+    settings = record.settings.to_json() if record else {}
+    ignored = record.settings.inapplicable() if record else set()
     results = read_json(state.evaluation) if state.evaluation else {}
     heldout = results.get("heldout") or {}
-    return RunRecord(
+    return RunSummary(
         cell=run.cell.name, seed=run.seed, run_dir=str(run.run_dir), step=state.step,
         finished=state.finished,
         evaluation=str(state.evaluation) if state.evaluation else None,
         scores=dict(results.get("summary") or {}),
         heldout={key: heldout.get(key) for key in HELDOUT_KEYS} if results else {},
         training_seconds=training_seconds(run.run_dir),
-        data_source=(record.get("data") or {}).get("source"),
-        settings={k: flags[k] for k in OBJECTIVE_KEYS if k in flags and k not in ignored},
-        tracking=tracking_of_run(run.run_dir, int(flags.get("latent_dim", 0)), spec.steps)
-        if flags else {},
+        data_source=record.data.source if record else None,
+        settings={k: settings[k] for k in OBJECTIVE_KEYS if k not in ignored} if record else {},
+        tracking=tracking_of_run(run.run_dir, record.latent_dim, spec.steps) if record else {},
     )
 
 
 def training_seconds(run_dir: Path) -> float | None:
     """First to last TensorBoard event of the run's training logs (None before any)."""
-    log_dir = run_dir / "logs" / "train"
+    log_dir = run_layout.train_logs(run_dir)
     if not log_dir.is_dir():
         return None
     from tfbvae.training.event_files import wall_time_span  # loads TensorFlow
@@ -108,7 +108,7 @@ def spread(values: Sequence[float | None]) -> dict[str, Any]:
             "n": len(present)}
 
 
-def summarise(spec: StudySpec, study_dir: Path, records: Sequence[RunRecord]) -> dict[str, Any]:
+def summarise(spec: StudySpec, study_dir: Path, records: Sequence[RunSummary]) -> dict[str, Any]:
     """The study's results as a JSON-ready dict: protocol, per-cell summaries, every run."""
     from tfbvae.evaluation.metrics import parse_metric_names
 
@@ -127,7 +127,7 @@ def summarise(spec: StudySpec, study_dir: Path, records: Sequence[RunRecord]) ->
 
 
 def summarise_cell(spec: StudySpec, name: str, flags: Sequence[str],
-                   records: Sequence[RunRecord], metric_names: Sequence[str]) -> dict[str, Any]:
+                   records: Sequence[RunSummary], metric_names: Sequence[str]) -> dict[str, Any]:
     """One cell: each metric's spread over its evaluated seeds, and each seed's value."""
     evaluated = [r for r in records if r.evaluation]
     return {
@@ -147,7 +147,7 @@ def summarise_cell(spec: StudySpec, name: str, flags: Sequence[str],
     }
 
 
-def _kl_minus_c_spread(records: Sequence[RunRecord]) -> dict[str, Any] | None:
+def _kl_minus_c_spread(records: Sequence[RunSummary]) -> dict[str, Any] | None:
     """Over the seeds: how far the KL was from C (capacity cells; ``None`` for the others)."""
     tracked = [r.tracking["kl_minus_c"] for r in records if (r.tracking or {}).get("kl_minus_c")]
     if not tracked:

@@ -17,7 +17,8 @@ import numpy as np
 
 from tfbvae.evaluation.metrics import HEADLINE_SCORES
 from tfbvae.study.spec import Run
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training import run_record
 
 PANEL_INCHES = (3.6, 3.0)
 PANELS_PER_ROW = 4
@@ -80,8 +81,8 @@ def kl_curves_of_cell(cell: str, runs: Sequence[Run], path: Path) -> Path | None
 
     pictures, drawn = [], False
     for run in runs:
-        log_dir, record = run.run_dir / "logs" / "train", run_config.read_run(run.run_dir)
-        history, capacity = (kl_history(log_dir, int(record["latent_dim"]))
+        log_dir, record = run_layout.train_logs(run.run_dir), run_record.read_run(run.run_dir)
+        history, capacity = (kl_history(log_dir, record.latent_dim)
                              if record and log_dir.is_dir() else ({}, None))
         if history:
             pictures.append(kl_curves(history, capacity, f"{cell} seed {run.seed}: KL per "

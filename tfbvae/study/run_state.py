@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfbvae.study.spec import Run, StudySpec
-from tfbvae.training import config as run_config
+from tfbvae.training import run_dir as run_layout
+from tfbvae.training import run_record
+from tfbvae.training.run_record import RunRecord
 
 # The layout tfbvae.training.checkpoints and tfbvae.serving.export write (those modules load TensorFlow).
-CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 EXPORT_METADATA = Path("assets.extra") / "tfbvae_metadata.json"
 # Every run is evaluated with the same metrics seed, so the seeds' scores differ by the model only.
@@ -49,7 +50,7 @@ class RunState:
 
 
 def run_state(spec: StudySpec, run: Run, repo: Path) -> RunState:
-    record = _run_record(run.run_dir)
+    record = run_record.read_run(run.run_dir)
     return RunState(
         step=checkpoint_step(run.run_dir),
         export_step=export_step(record, repo) if record else None,
@@ -61,18 +62,17 @@ def run_state(spec: StudySpec, run: Run, repo: Path) -> RunState:
 def checkpoint_step(run_dir: Path) -> int | None:
     """The step of the run's newest checkpoint, found by its files as training finds it
     (``checkpoints/ckpt-<step>.index``); None before the first."""
-    steps = [int(match.group(1)) for path in (run_dir / CHECKPOINT_DIR).glob("ckpt-*.index")
+    steps = [int(match.group(1)) for path in run_layout.checkpoint_dir(run_dir).glob("ckpt-*.index")
              if (match := CHECKPOINT_INDEX.fullmatch(path.name))]
     return max(steps) if steps else None
 
 
-def export_step(record: dict, repo: Path) -> int | None:
+def export_step(record: RunRecord, repo: Path) -> int | None:
     """The training step of the run's newest complete export (encoder and decoder), or None.
     The run exports to its ``--export_base`` (relative to ``repo``, where the study starts
     runs), else ``<run_dir>/exported_models``, as ``apps/train.py`` does."""
-    flags = record["flags"]
-    base = repo / (flags.get("export_base") or Path(flags["run_dir"]) / "exported_models")
-    model_dir = base / run_config.default_model_name(flags)
+    settings = record.settings
+    model_dir = repo / run_layout.export_base(settings.run_dir, settings.export_base) / settings.model_name
     versions = sorted((int(p.name) for p in (model_dir / "encoder").glob("*") if p.name.isdigit()),
                       reverse=True)
     for version in versions:
@@ -86,7 +86,7 @@ def export_step(record: dict, repo: Path) -> int | None:
 def find_evaluation(spec: StudySpec, run_dir: Path) -> Path | None:
     """The newest ``apps/evaluate.py`` result in ``<run_dir>/evaluation/`` of the run at the
     study's step count, with the study's preset and overrides and the metrics seed."""
-    matches = [path for path in (run_dir / "evaluation").glob("*.json")
+    matches = [path for path in (run_dir / run_layout.EVALUATION).glob("*.json")
                if _is_study_evaluation(read_json(path), spec)]
     return max(matches, key=lambda p: p.stat().st_mtime) if matches else None
 
@@ -104,14 +104,11 @@ def latest_logged_step(run_dir: Path) -> int | None:
     """The newest step in the run's TensorBoard training logs (loads TensorFlow)."""
     from tfbvae.training.event_files import event_file_paths, events
 
-    steps = [event.step for path in event_file_paths(run_dir / "logs" / "train")
+    steps = [event.step for path in event_file_paths(run_layout.train_logs(run_dir))
              for event in events(path) if event.summary.value]
     return max(steps) if steps else None
 
 
-def _run_record(run_dir: Path) -> dict | None:
-    record = run_config.read_run(run_dir)
-    return record if record and "flags" in record else None
 
 
 def _is_study_evaluation(results: dict, spec: StudySpec) -> bool:

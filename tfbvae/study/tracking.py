@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from tfbvae.training import run_dir as run_layout
+
 ACTIVE_NATS = 0.1  # as tfbvae.evaluation.latent_factors: below this a latent carries (almost) nothing
 Series = Sequence[tuple[int, float]]
 
@@ -64,10 +66,10 @@ def total_kl(kl_per_dim: dict[int, Series]) -> list[tuple[int, float]]:
 def tracking_of_run(run_dir: Path, latent_dim: int, steps: int) -> dict[str, Any]:
     """:func:`kl_minus_c` (capacity runs only: ``None`` otherwise) and :func:`switch_on` of a
     run, from its TensorBoard training logs; empty when it has logged nothing yet."""
-    log_dir = Path(run_dir) / "logs" / "train"
+    log_dir = run_layout.train_logs(run_dir)
     if not log_dir.is_dir():
         return {}
-    from tfbvae.visualization import kl_history  # the training app's tag names; loads TensorFlow
+    from tfbvae.visualization import kl_history  # loads TensorFlow
 
     per_dim, capacity = kl_history(log_dir, latent_dim)
     if not per_dim:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import tfbvae
 from tfbvae import errors, files
 from tfbvae.training import run_dir as layout
 from tfbvae.training.settings import Settings, SettingsError
@@ -146,12 +147,10 @@ def read_run(run_dir: str | os.PathLike) -> RunRecord | None:
 def write_run(run_dir: str | os.PathLike, settings: Settings, data: DataRecord) -> RunRecord:
     """Writes ``run.json`` and ``flags.txt`` (atomically: written beside, then renamed); keeps
     the first record's creation time. Returns the record written."""
-    from tfbvae import __version__
-
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     previous = read_run(run_dir)
     now = _now()
-    record = RunRecord(settings, data, previous.created if previous else now, now, __version__)
+    record = RunRecord(settings, data, previous.created if previous else now, now, tfbvae.__version__)
     text = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
     files.write_text_atomically(layout.run_file(run_dir), text)
     files.write_text_atomically(layout.flags_file(run_dir), settings.flagfile_text())
