@@ -94,19 +94,30 @@ def test_a_failed_export_leaves_no_version_and_no_temporary(model, tmp_path):
         assert os.listdir(tmp_path / "m" / part) == []
 
 
+# The export in the subprocess, stopped between writing both versions and renaming them into
+# place (its most delicate moment) by a test-side wrapper of that step, so that the SIGKILL
+# lands there every time.
 KILLED_EXPORT = """
 import sys
+import time
 import tfbvae
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.networks import build_networks
-from tfbvae.serving.export import export_model
-export_model(BetaVAE(*build_networks("burgess", (64, 64, 1), 3)), sys.argv[1], "m", {"killed": True})
+from tfbvae.serving import export
+
+rename_into_place = export._rename_into_place
+
+def paused(*args):
+    time.sleep(60)
+    return rename_into_place(*args)
+
+export._rename_into_place = paused
+export.export_model(BetaVAE(*build_networks("burgess", (64, 64, 1), 3)), sys.argv[1], "m", {"killed": True})
 """
 
 
 def test_sigkill_half_way_leaves_no_visible_partial_version(model, tmp_path):
-    env = dict(os.environ, **{export.PAUSE_ENV: "60"})  # stops between writing and renaming
-    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(tmp_path)], env=env,
+    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(tmp_path)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Meanwhile a complete version 1 (whichever export picks number 1 first, only this
@@ -159,6 +170,18 @@ def test_metadata_says_what_the_served_model_is(model, tmp_path):
     decoder_meta = read_metadata(written["decoder"])
     assert {k: v for k, v in decoder_meta.items() if k not in ("part", "served_name")} == {
         k: v for k, v in meta.items() if k not in ("part", "served_name")}
+
+
+def test_metadata_reads_back_typed_and_refuses_another_format(model, tmp_path):
+    written = export_model(model, str(tmp_path), "m", {"step": 7})
+    described = export.ExportMetadata.read(written["encoder"])
+    assert described.to_record() == {**read_metadata(written["encoder"]), "image_shape": (64, 64, 1)}
+    assert (described.part, described.version, described.run) == ("encoder", 1, {"step": 7})
+    foreign = tmp_path / "foreign"
+    (foreign / "assets.extra").mkdir(parents=True)
+    (foreign / export.METADATA_PATH).write_text(json.dumps({"format": "other/2", "part": "encoder"}))
+    with pytest.raises(export.ExportMetadataError, match="is not tfbvae-export/1 metadata .*re-export"):
+        export.ExportMetadata.read(foreign)
 
 
 def test_kl_from_a_dataset_equals_kl_from_the_array(model):

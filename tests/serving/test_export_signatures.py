@@ -385,7 +385,7 @@ def test_main_readme_serving_section_runs_against_the_stand_ins(exported, tmp_pa
     config_path = written["models_config"]  # <workdir>/exported_models/models.config
     workdir = os.path.dirname(os.path.dirname(config_path))
     section = open(MAIN_README).read().split("## Serving", 1)[1].split("\n## ", 1)[0]
-    (write_config,) = re.findall(r'`(python -c "from tfbvae\.serving_config import .*?")`', section)
+    (write_config,) = re.findall(r'`(python -c "from tfbvae\.serving\.models_config import .*?")`', section)
     os.remove(config_path)  # a fresh clone has none: the README's command writes it
     assert run_bash(write_config, workdir).stdout.strip() == config_path
 

@@ -17,6 +17,7 @@ appears atomically with the model it describes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import errno
 import json
@@ -24,8 +25,7 @@ import os
 import platform
 import shutil
 import tempfile
-import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import keras
 import numpy as np
@@ -47,9 +47,10 @@ from tfbvae.serving.signatures import (
 METADATA_PATH = os.path.join("assets.extra", "tfbvae_metadata.json")
 METADATA_FORMAT = "tfbvae-export/1"
 TMP_PREFIX = ".tmp-export-"
-# Seconds to sleep between writing a version and renaming it into place: lets the kill test
-# SIGKILL an export at its most delicate moment deterministically. Unset in normal use.
-PAUSE_ENV = "TFBVAE_EXPORT_PAUSE_BEFORE_RENAME"
+SIGNATURE_DOCS = {"encoder": ENCODER_SIGNATURES, "decoder": DECODER_SIGNATURES}
+
+ServingModules = dict[str, tuple[tf.Module, dict]]  # part -> (module, its signatures)
+WriteMetadata = Callable[[str, str, int], None]  # (version directory, part, version)
 
 
 class ExportInputError(errors.BadInput, ValueError):
@@ -86,7 +87,7 @@ def kl_per_dim(model: BetaVAE, images: Any, batch_size: int = 256) -> list[float
     """
     total = np.zeros(model.latent_dim, np.float64)
     count = 0
-    image_shape = tuple(int(d) for d in model.encoder.inputs[0].shape[1:])
+    image_shape = model.image_shape
     for batch in _image_batches(images, batch_size):
         if len(batch.shape) != 4 or tuple(batch.shape[1:]) != image_shape:
             raise ExportInputError(
@@ -99,107 +100,6 @@ def kl_per_dim(model: BetaVAE, images: Any, batch_size: int = 256) -> list[float
     if count == 0:
         raise ExportInputError("kl_images holds no image: pass at least one, or leave it out (None).")
     return (total / count).tolist()
-
-
-def _json_default(value: Any):
-    """JSON for the numpy scalars/arrays and paths that flags and metrics carry."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (np.ndarray, tf.Tensor)):
-        return np.asarray(value).tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return str(value)
-
-
-def _normalise_crop(crop) -> tuple[int, int] | None:
-    if crop is None:
-        return None
-    if isinstance(crop, int):
-        crop = (crop, crop)
-    crop = tuple(int(c) for c in crop)
-    if len(crop) != 2 or min(crop) <= 0:
-        raise ExportInputError(
-            f"crop must be None (largest centred square), a side or (height, width) > 0; got {crop}."
-        )
-    return crop
-
-
-def data_crop(run: dict) -> int | None:
-    """The centre crop of the run's training images (``None``: largest centred square), so
-    that ``encode_image_bytes`` prepares a raw photo as training did."""
-    if (run.get("flags") or {}).get("dataset") == "celeba":
-        from tfbvae.data.celeba import CROP
-
-        return CROP
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_dead_temporaries(model_dir: str) -> None:
-    """Deletes the temporary directories of exports whose process has died (e.g. SIGKILL)."""
-    for name in os.listdir(model_dir):
-        if not name.startswith(TMP_PREFIX):
-            continue
-        pid = name[len(TMP_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
-
-
-def _rename_unless_exists(source: str, target: str) -> bool:
-    """Renames ``source`` to ``target``; False (nothing done) if ``target`` already exists.
-
-    ``rename`` of a directory fails when the target is a non-empty directory, which every
-    version is: of two exports racing for one number, the second gets False.
-    """
-    if os.path.lexists(target):
-        return False
-    try:
-        os.rename(source, target)
-    except OSError as err:
-        if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            return False
-        raise
-    return True
-
-
-def _publish(model_dirs: dict, temporaries: dict, write_metadata) -> int:
-    """Renames each part's temporary directory to the next free version number; returns it.
-
-    The encoder and decoder get the same number: the encoder's rename claims it, so a
-    concurrent export that loses it moves on to the next number for both.
-    """
-    version = 1 + max(max(list_versions(d), default=0) for d in model_dirs.values())
-    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
-    while True:
-        for part, tmp in temporaries.items():
-            write_metadata(tmp, part, version)
-            files.fsync_tree(tmp)
-        if pause:
-            time.sleep(pause)
-            pause = 0.0
-        published = []
-        for part in PARTS:
-            if not _rename_unless_exists(temporaries[part], os.path.join(model_dirs[part], str(version))):
-                break
-            published.append(part)
-        else:
-            for directory in model_dirs.values():
-                files.fsync_dir(directory)
-            return version
-        for part in published:  # give the number back; it is taken on the other side
-            os.rename(os.path.join(model_dirs[part], str(version)), temporaries[part])
-        latest = max(max(list_versions(d), default=0) for d in model_dirs.values())
-        version = max(version, latest) + 1
 
 
 def export_model(
@@ -231,81 +131,272 @@ def export_model(
         ``{"version", "encoder", "decoder", "encoder_metadata", "decoder_metadata",
         "models_config"}``: the version number and the paths written.
     """
+    _check_exportable(model, model_name)
+    run = dict(metadata or {})
+    crop = _normalise_crop(crop if crop is not None else data_crop(run))
+    modules = {"encoder": encoder_module(model, crop), "decoder": decoder_module(model)}
+    described = describe_export(model, model_name, run, crop, modules, kl_images)
+    model_dirs = {part: os.path.join(os.path.abspath(base_dir), model_name, part) for part in PARTS}
+    version = _save_and_publish(modules, model_dirs, described)
+    return _written_paths(base_dir, model_dirs, version)
+
+
+def _check_exportable(model: Any, model_name: str) -> None:
+    """Refuses anything but a tfbvae BetaVAE, and a name that cannot be a directory and a URL."""
     if not isinstance(model, BetaVAE):
         raise TypeError(f"export_model exports a tfbvae BetaVAE, got {type(model).__name__}.")
     check_model_name(model_name)
-    run = dict(metadata or {})
-    crop = _normalise_crop(crop if crop is not None else data_crop(run))
-    if kl_images is not None:
-        kl, kl_source = kl_per_dim(model, kl_images), "measured on kl_images at export"
-    elif run.get("kl_per_dim") is not None:
-        kl = [float(k) for k in run["kl_per_dim"]]
-        kl_source = run.get("kl_per_dim_source") or "metadata['kl_per_dim']"
-    else:
-        kl, kl_source = None, "not measured (export_model got no kl_images)"
 
-    modules = {"encoder": encoder_module(model, crop), "decoder": decoder_module(model)}
-    docs = {"encoder": ENCODER_SIGNATURES, "decoder": DECODER_SIGNATURES}
-    signatures = {part: describe_signatures(modules[part][1], docs[part]) for part in PARTS}
-    serialize = keras.saving.serialize_keras_object
-    common = {
-        "format": METADATA_FORMAT,
-        "model_name": model_name,
-        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "image_shape": [int(d) for d in model.encoder.inputs[0].shape[1:]],
-        "latent_dim": int(model.latent_dim),
-        "likelihood": serialize(model.likelihood),
-        "objective": serialize(model.objective),
-        "capacity": float(model.capacity.numpy()),
-        "kl_per_dim": kl,
-        "kl_per_dim_source": kl_source,
-        "image_bytes_crop": list(crop) if crop else "largest centred square",
-        "signatures": signatures,
-        "versions": {
-            "tfbvae": tfbvae.__version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        },
-        "run": run,
-    }
 
-    def write_metadata(directory: str, part: str, version: int) -> None:
-        path = os.path.join(directory, METADATA_PATH)
+def _normalise_crop(crop: int | Iterable[int] | None) -> tuple[int, int] | None:
+    """``(height, width)`` of a crop given as a side or a pair; ``None`` stays ``None``."""
+    if crop is None:
+        return None
+    if isinstance(crop, int):
+        crop = (crop, crop)
+    crop = tuple(int(c) for c in crop)
+    if len(crop) != 2 or min(crop) <= 0:
+        raise ExportInputError(
+            f"crop must be None (largest centred square), a side or (height, width) > 0; got {crop}."
+        )
+    return crop
+
+
+def data_crop(run: dict) -> int | None:
+    """The centre crop of the run's training images (``None``: largest centred square), so
+    that ``encode_image_bytes`` prepares a raw photo as training did."""
+    if (run.get("flags") or {}).get("dataset") == "celeba":
+        from tfbvae.data.celeba import CROP
+
+        return CROP
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportMetadata:
+    """``assets.extra/tfbvae_metadata.json`` of one exported version: what the served model is
+    (shapes, likelihood, objective, capacity, each latent's KL, its signatures), the software
+    that wrote it, and the run it came from. Written here, read by
+    :mod:`tfbvae.trained_model`."""
+
+    format: str
+    model_name: str
+    exported_at: str  # UTC, ISO 8601
+    image_shape: tuple[int, int, int]
+    latent_dim: int
+    likelihood: dict  # keras.saving.serialize_keras_object(model.likelihood)
+    objective: dict
+    capacity: float
+    kl_per_dim: list[float] | None  # nats per latent; None when not measured
+    kl_per_dim_source: str
+    image_bytes_crop: list[int] | str  # encode_image_bytes' centre crop, or "largest centred square"
+    signatures: dict  # describe_signatures() of each part
+    versions: dict[str, str]  # tfbvae, tensorflow, keras, python
+    run: dict  # the training run's facts, as export_model was given them
+    part: str | None = None  # "encoder" or "decoder": set per version by of_version
+    served_name: str | None = None
+    version: int | None = None
+
+    def of_version(self, part: str, version: int) -> "ExportMetadata":
+        """This record for one part's version directory."""
+        return dataclasses.replace(self, part=part, served_name=f"{self.model_name}_{part}",
+                                   version=version)
+
+    def to_record(self) -> dict:
+        """The JSON object written, field by field (shallow: ``run`` as given)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+    def write(self, version_dir: str) -> None:
+        """Writes ``<version_dir>/assets.extra/tfbvae_metadata.json`` (fsynced with the version
+        by the caller, which renames the whole directory into place)."""
+        path = os.path.join(version_dir, METADATA_PATH)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        record = {**common, "part": part, "served_name": f"{model_name}_{part}", "version": version}
         with open(path, "w") as f:
-            json.dump(record, f, indent=2, default=_json_default)
+            json.dump(self.to_record(), f, indent=2, default=_json_default)
             f.write("\n")
 
-    base_dir = os.path.abspath(base_dir)
-    model_dirs = {part: os.path.join(base_dir, model_name, part) for part in PARTS}
-    temporaries = {}
+    @classmethod
+    def read(cls, version_dir: str | os.PathLike) -> "ExportMetadata":
+        """The metadata of an exported version directory; :class:`ExportMetadataError` when it
+        is not tfbvae's ``tfbvae-export/1``."""
+        record = read_metadata(os.fspath(version_dir))
+        names = [field.name for field in dataclasses.fields(cls)]
+        missing = [name for name in names[:names.index("part")] if name not in record]
+        if record.get("format") != METADATA_FORMAT or missing:
+            raise ExportMetadataError(
+                f"{os.path.join(version_dir, METADATA_PATH)} is not {METADATA_FORMAT} metadata "
+                f"(format {record.get('format')!r}, missing {missing}): re-export the model "
+                "with apps/export.py")
+        values = {name: record[name] for name in names if name in record}
+        return cls(**{**values, "image_shape": tuple(int(d) for d in record["image_shape"])})
+
+
+class ExportMetadataError(errors.BadInput, ValueError):
+    """An exported version whose metadata JSON tfbvae cannot read."""
+
+
+def read_metadata(version_dir: str) -> dict:
+    """The metadata JSON of one exported version directory, as written."""
+    with open(os.path.join(version_dir, METADATA_PATH)) as f:
+        return json.load(f)
+
+
+def describe_export(model: BetaVAE, model_name: str, run: dict, crop: tuple[int, int] | None,
+                    modules: ServingModules, kl_images: Any = None) -> ExportMetadata:
+    """The metadata shared by both parts of a version (:meth:`ExportMetadata.of_version` adds
+    the part and the number). Arguments as :func:`export_model`'s; ``crop`` normalised."""
+    kl, kl_source = _kl_per_dim_of(model, run, kl_images)
+    return ExportMetadata(
+        format=METADATA_FORMAT,
+        model_name=model_name,
+        exported_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        image_shape=model.image_shape,
+        latent_dim=int(model.latent_dim),
+        likelihood=keras.saving.serialize_keras_object(model.likelihood),
+        objective=keras.saving.serialize_keras_object(model.objective),
+        capacity=float(model.capacity.numpy()),
+        kl_per_dim=kl,
+        kl_per_dim_source=kl_source,
+        image_bytes_crop=list(crop) if crop else "largest centred square",
+        signatures={part: describe_signatures(modules[part][1], SIGNATURE_DOCS[part])
+                    for part in PARTS},
+        versions={"tfbvae": tfbvae.__version__, "tensorflow": tf.__version__,
+                  "keras": keras.__version__, "python": platform.python_version()},
+        run=run,
+    )
+
+
+def _kl_per_dim_of(model: BetaVAE, run: dict, kl_images: Any) -> tuple[list[float] | None, str]:
+    """Each latent's KL and where it came from: measured on ``kl_images``, else the run's."""
+    if kl_images is not None:
+        return kl_per_dim(model, kl_images), "measured on kl_images at export"
+    if run.get("kl_per_dim") is not None:
+        return ([float(k) for k in run["kl_per_dim"]],
+                run.get("kl_per_dim_source") or "metadata['kl_per_dim']")
+    return None, "not measured (export_model got no kl_images)"
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for the numpy scalars/arrays and paths that flags and metrics carry."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.ndarray, tf.Tensor)):
+        return np.asarray(value).tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _save_and_publish(modules: ServingModules, model_dirs: dict[str, str],
+                      described: ExportMetadata) -> int:
+    """Saves each part into a temporary directory beside its versions, then publishes both
+    under the next free number (:func:`_publish`); returns it. Whatever fails on the way, no
+    temporary directory is left behind (after a successful rename there is none)."""
+    temporaries: dict[str, str] = {}
     try:
         for part in PARTS:
-            os.makedirs(model_dirs[part], exist_ok=True)
-            _remove_dead_temporaries(model_dirs[part])
-            temporaries[part] = tempfile.mkdtemp(
-                prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=model_dirs[part]
-            )
-            os.chmod(temporaries[part], 0o755)  # mkdtemp's 0700 would hide it from a server user
-            module, fns = modules[part]
-            tf.saved_model.save(module, temporaries[part], signatures=fns)
-        version = _publish(model_dirs, temporaries, write_metadata)
+            temporaries[part] = _save_to_temporary(modules[part], model_dirs[part])
+        return _publish(model_dirs, temporaries,
+                        lambda directory, part, version: described.of_version(part, version).write(directory))
     finally:
-        for tmp in temporaries.values():  # gone after a successful rename
+        for tmp in temporaries.values():
             shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _save_to_temporary(module: tuple[tf.Module, dict], model_dir: str) -> str:
+    """Saves one part's SavedModel into a new ``.tmp-export-<pid>-*`` directory in
+    ``model_dir`` (first removing those of exports that died); returns its path."""
+    os.makedirs(model_dir, exist_ok=True)
+    _remove_dead_temporaries(model_dir)
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=model_dir)
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide it from a server user
+    tf.saved_model.save(module[0], tmp, signatures=module[1])
+    return tmp
+
+
+def _remove_dead_temporaries(model_dir: str) -> None:
+    """Deletes the temporary directories of exports whose process has died (e.g. SIGKILL)."""
+    for name in os.listdir(model_dir):
+        if not name.startswith(TMP_PREFIX):
+            continue
+        pid = name[len(TMP_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _publish(model_dirs: dict[str, str], temporaries: dict[str, str],
+             write_metadata: WriteMetadata) -> int:
+    """Renames each part's temporary directory to the next free version number; returns it.
+
+    Each try writes the metadata for the number, flushes the directories to disk and renames
+    them into place (:func:`_rename_into_place`). The encoder and decoder get the same number:
+    the encoder's rename claims it, so a concurrent export that loses it moves on to the next
+    number for both.
+    """
+    version = _latest_version(model_dirs) + 1
+    while True:
+        for part, tmp in temporaries.items():
+            write_metadata(tmp, part, version)
+            files.fsync_tree(tmp)
+        if _rename_into_place(temporaries, model_dirs, version):
+            for directory in model_dirs.values():
+                files.fsync_dir(directory)
+            return version
+        version = max(version, _latest_version(model_dirs)) + 1
+
+
+def _latest_version(model_dirs: dict[str, str]) -> int:
+    """The highest version number of either part (0 when there is none)."""
+    return max(max(list_versions(d), default=0) for d in model_dirs.values())
+
+
+def _rename_into_place(temporaries: dict[str, str], model_dirs: dict[str, str], version: int) -> bool:
+    """Renames every part's finished temporary directory to ``<part>/<version>``, encoder
+    first: the step at which a server starts to see the version. False, with every rename
+    undone, when another export holds the number for either part."""
+    renamed = []
+    for part in PARTS:
+        if not _rename_unless_exists(temporaries[part], os.path.join(model_dirs[part], str(version))):
+            for done in renamed:  # give the number back; it is taken on the other side
+                os.rename(os.path.join(model_dirs[done], str(version)), temporaries[done])
+            return False
+        renamed.append(part)
+    return True
+
+
+def _rename_unless_exists(source: str, target: str) -> bool:
+    """Renames ``source`` to ``target``; False (nothing done) if ``target`` already exists.
+
+    ``rename`` of a directory fails when the target is a non-empty directory, which every
+    version is: of two exports racing for one number, the second gets False.
+    """
+    if os.path.lexists(target):
+        return False
+    try:
+        os.rename(source, target)
+    except OSError as err:
+        if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    return True
+
+
+def _written_paths(base_dir: str, model_dirs: dict[str, str], version: int) -> dict:
+    """What :func:`export_model` returns; writes ``models.config`` for the tree."""
     paths = {part: os.path.join(model_dirs[part], str(version)) for part in PARTS}
     return {
         "version": version,
         **paths,
         **{f"{part}_metadata": os.path.join(paths[part], METADATA_PATH) for part in PARTS},
-        "models_config": write_models_config(base_dir),
+        "models_config": write_models_config(os.path.abspath(base_dir)),
     }
-
-
-def read_metadata(version_dir: str) -> dict:
-    """The metadata JSON of one exported version directory."""
-    with open(os.path.join(version_dir, METADATA_PATH)) as f:
-        return json.load(f)

@@ -11,17 +11,21 @@ from __future__ import annotations
 import os
 import re
 
-from tfbvae import files
+from tfbvae import errors, files
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PARTS = ("encoder", "decoder")
 CONFIG_FILENAME = "models.config"
 
 
+class BadModelName(errors.BadInput, ValueError):
+    """A model name that cannot be a directory and part of a REST URL."""
+
+
 def check_model_name(model_name: str) -> str:
-    """``model_name`` if it can be a directory and part of a REST URL, else a ValueError."""
+    """``model_name`` if it can be a directory and part of a REST URL, else :class:`BadModelName`."""
     if not MODEL_NAME_PATTERN.fullmatch(model_name or ""):
-        raise ValueError(
+        raise BadModelName(
             f"model_name {model_name!r} must be letters, digits, '_', '.' or '-' (starting with "
             "a letter or digit): it names a directory and the served model's URL, "
             "e.g. 'dsprites_capacity'."

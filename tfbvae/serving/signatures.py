@@ -135,7 +135,7 @@ def encoder_module(
     model: BetaVAE, crop: tuple[int, int] | None = None
 ) -> tuple[tf.Module, dict]:
     """The encoder's serving module and its signatures (``ENCODER_SIGNATURES``)."""
-    image_shape = tuple(int(d) for d in model.encoder.inputs[0].shape[1:])
+    image_shape = model.image_shape
     h, w, c = image_shape
     latent_dim = int(model.latent_dim)
     module = tf.Module(name="tfbvae_encoder")
@@ -180,7 +180,7 @@ def decoder_module(model: BetaVAE) -> tuple[tf.Module, dict]:
     ``reconstruct`` lives here (it needs the encoder's variables too): a decoder version is a
     complete image -> image model, which is what a reconstruction client wants to address.
     """
-    image_shape = tuple(int(d) for d in model.encoder.inputs[0].shape[1:])
+    image_shape = model.image_shape
     h, w, c = image_shape
     latent_dim = int(model.latent_dim)
     module = tf.Module(name="tfbvae_decoder")
