@@ -26,6 +26,7 @@ import numpy as np
 
 from tfbvae import errors
 from tfbvae.evaluation.metrics.utils import RepresentationFunction
+from tfbvae.model.pixels import images_to_float
 from tfbvae.serving.models_config import PARTS
 from tfbvae.training import run_dir as run_layout
 from tfbvae.training.settings import Settings
@@ -36,14 +37,6 @@ SIGNATURE = "serving_default"
 
 class ModelSourceError(errors.BadInput, ValueError):
     """A ``--model`` path that names no usable model; the message says what was expected."""
-
-
-def _as_float_images(images) -> np.ndarray:
-    """The project's image convention: uint8 0..255 -> float32 in [0, 1]; floats as they are."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 255.0
-    return images.astype(np.float32, copy=False)
 
 
 class ModelSource(abc.ABC):
@@ -129,7 +122,7 @@ class RunModel(ModelSource):
         self.data_source = self.metadata.get("data_source")
 
     def encode(self, images):
-        mean, log_var = self.model.encode(_as_float_images(images))
+        mean, log_var = self.model.encode(images)  # BetaVAE.encode takes uint8 or [0, 1]
         return np.asarray(mean), np.asarray(log_var)
 
     def decode_images(self, z):
@@ -177,80 +170,42 @@ class RunModel(ModelSource):
 
 
 class ExportedModel(ModelSource):
-    """An exported encoder (and, when present, its decoder) SavedModel of one version."""
+    """An exported encoder (and, when present, its decoder) SavedModel of one version.
+
+    Shapes come from tfbvae's export metadata, or, for a SavedModel tfbvae did not write, from
+    its ``serving_default`` signature; each part is loaded on first use.
+    """
 
     kind = "export"
 
     def __init__(self, path: Path, encoder_dir: Path | None, decoder_dir: Path | None):
-        from tfbvae.serving.export import METADATA_PATH
-
         self.path = path
         self.encoder_dir, self.decoder_dir = encoder_dir, decoder_dir
-        self._modules: dict[str, Any] = {}
-        self.metadata = {}
-        for directory in (encoder_dir, decoder_dir):
-            if directory is not None and (directory / METADATA_PATH).is_file():
-                from tfbvae.serving.export import read_metadata
+        self._parts = _SavedModelParts(path, {"encoder": encoder_dir, "decoder": decoder_dir})
+        self.described = _export_metadata(encoder_dir, decoder_dir)
+        self.step, self.data_source = self.run.get("step"), self.run.get("data_source")
+        if self.described is not None:
+            self.version = self.described.version
+            self.image_shape, self.latent_dim = self.described.image_shape, self.described.latent_dim
+        else:  # a SavedModel tfbvae did not write
+            self.version = _version_number(encoder_dir or decoder_dir)
+            self.image_shape, self.latent_dim = self._parts.shapes()
 
-                self.metadata = read_metadata(str(directory))
-                break
-        version_dir = encoder_dir or decoder_dir
-        self.version = self.metadata.get("version", int(version_dir.name) if version_dir.name.isdigit() else None)
-        self.step = (self.metadata.get("run") or {}).get("step")
-        self.data_source = (self.metadata.get("run") or {}).get("data_source")
-        if "image_shape" in self.metadata and "latent_dim" in self.metadata:
-            self.image_shape = tuple(int(d) for d in self.metadata["image_shape"])
-            self.latent_dim = int(self.metadata["latent_dim"])
-        else:  # a SavedModel tfbvae did not write: read the shapes off its signature
-            signature = self._signature("encoder" if encoder_dir else "decoder")
-            if encoder_dir is not None:
-                self.image_shape = tuple(signature.structured_input_signature[1]["images"].shape[1:])
-                self.latent_dim = int(signature.structured_outputs["mean"].shape[-1])
-            else:
-                self.image_shape = tuple(signature.structured_outputs["images"].shape[1:])
-                self.latent_dim = int(signature.structured_input_signature[1]["z"].shape[-1])
-
-    def _loaded(self, part: str):
-        """The part's loaded SavedModel (loaded once, on first use)."""
-        import tensorflow as tf
-
-        if part in self._modules:
-            return self._modules[part]
-        directory = self.encoder_dir if part == "encoder" else self.decoder_dir
-        if directory is None:
-            raise ModelSourceError(
-                f"{self.path} has no exported {part} (looked for "
-                f"<base>/<name>/{part}/{self.version}); export the model with apps/export.py, "
-                f"which writes both parts")
-        self._modules[part] = tf.saved_model.load(str(directory))
-        return self._modules[part]
-
-    def _signature(self, part: str):
-        return self._loaded(part).signatures[SIGNATURE]
+    @property
+    def metadata(self) -> dict:
+        """The export's metadata JSON (``{}`` for a SavedModel tfbvae did not write)."""
+        return self.described.to_record() if self.described else {}
 
     def encode(self, images, batch_size: int = 256):
-        import tensorflow as tf
-
-        images = _as_float_images(images)
-        signature = self._signature("encoder")
-        outputs = [signature(images=tf.constant(images[i:i + batch_size]))
-                   for i in range(0, len(images), batch_size)]
-        return (np.concatenate([o["mean"].numpy() for o in outputs]),
-                np.concatenate([o["log_var"].numpy() for o in outputs]))
-
-    def _decoded(self, z, output: str, batch_size: int) -> np.ndarray:
-        import tensorflow as tf
-
-        z = np.asarray(z, np.float32)
-        signature = self._signature("decoder")
-        return np.concatenate([signature(z=tf.constant(z[i:i + batch_size]))[output].numpy()
-                               for i in range(0, len(z), batch_size)])
+        mean, log_var = self._parts.call("encoder", "images", images_to_float(images),
+                                         ("mean", "log_var"), batch_size)
+        return mean, log_var
 
     def decode_images(self, z, batch_size: int = 256):
-        return self._decoded(z, "images", batch_size)
+        return self._parts.call("decoder", "z", np.asarray(z, np.float32), ("images",), batch_size)[0]
 
     def decode_logits(self, z, batch_size: int = 256):
-        return self._decoded(z, "logits", batch_size)
+        return self._parts.call("decoder", "z", np.asarray(z, np.float32), ("logits",), batch_size)[0]
 
     @property
     def likelihood(self):
@@ -258,14 +213,14 @@ class ExportedModel(ModelSource):
 
         import tfbvae.model.likelihoods  # noqa: F401  (registers the likelihoods for deserialising)
 
-        if "likelihood" not in self.metadata:
+        if self.described is None:
             raise ModelSourceError(f"{self.path} has no tfbvae export metadata naming its "
                                    "likelihood; export the model with apps/export.py")
-        return keras.saving.deserialize_keras_object(self.metadata["likelihood"])
+        return keras.saving.deserialize_keras_object(self.described.likelihood)
 
     @property
     def run(self) -> dict:
-        return self.metadata.get("run") or {}
+        return (self.described.run if self.described else None) or {}
 
     def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
         from tfbvae.evaluation.representation import from_saved_model
@@ -276,38 +231,99 @@ class ExportedModel(ModelSource):
         return from_saved_model(self.encoder_dir, batch_size)
 
     def recorded_kl_per_dim(self):
-        kl = self.metadata.get("kl_per_dim")
-        if kl is None:
-            return None, self.metadata.get("kl_per_dim_source", "no tfbvae export metadata")
-        return np.asarray(kl, np.float64), f"export metadata ({self.metadata.get('kl_per_dim_source')})"
+        if self.described is None:
+            return None, "no tfbvae export metadata"
+        if self.described.kl_per_dim is None:
+            return None, self.described.kl_per_dim_source
+        return (np.asarray(self.described.kl_per_dim, np.float64),
+                f"export metadata ({self.described.kl_per_dim_source})")
 
     def log_dir(self) -> Path | None:
         """The logs of the run this was exported from, if its run directory is still there."""
-        run_dir = ((self.metadata.get("run") or {}).get("flags") or {}).get("run_dir")
+        run_dir = (self.run.get("flags") or {}).get("run_dir")
         if not run_dir:
             return None
         logs = run_layout.train_logs(run_dir)
         return logs if logs.is_dir() else None
 
     def identity(self) -> dict:
-        import tensorflow as tf
-
-        fingerprints = {}
-        for part, directory in (("encoder", self.encoder_dir), ("decoder", self.decoder_dir)):
-            if directory is not None and (directory / "fingerprint.pb").is_file():
-                fingerprints[part] = str(
-                    tf.saved_model.experimental.read_fingerprint(str(directory)).saved_model_checksum)
         return {
             "kind": self.kind,
             "path": str(self.path),
             "encoder": str(self.encoder_dir) if self.encoder_dir else None,
             "decoder": str(self.decoder_dir) if self.decoder_dir else None,
-            "model_name": self.metadata.get("model_name"),
+            "model_name": self.described.model_name if self.described else None,
             "version": self.version,
             "step": self.step,
-            "saved_model_checksums": fingerprints,
+            "saved_model_checksums": self._parts.checksums(),
             "metadata": self.metadata,
         }
+
+
+def _export_metadata(*version_dirs: Path | None):
+    """The tfbvae export metadata of the first of ``version_dirs`` that has it, else None."""
+    from tfbvae.serving.export import METADATA_PATH, ExportMetadata
+
+    for directory in version_dirs:
+        if directory is not None and (directory / METADATA_PATH).is_file():
+            return ExportMetadata.read(directory)
+    return None
+
+
+def _version_number(version_dir: Path) -> int | None:
+    """The version a directory's name gives (``<part>/3``), None for any other name."""
+    return int(version_dir.name) if version_dir.name.isdigit() else None
+
+
+class _SavedModelParts:
+    """The SavedModels of an export's parts (a part may be missing), each loaded on first use
+    and called through its ``serving_default`` signature."""
+
+    def __init__(self, path: Path, directories: dict[str, Path | None]):
+        self.path, self.directories = path, directories
+        self._loaded: dict[str, Any] = {}
+
+    def signature(self, part: str):
+        """The part's ``serving_default`` (loading the SavedModel the first time)."""
+        import tensorflow as tf
+
+        if part not in self._loaded:
+            directory = self.directories[part]
+            if directory is None:
+                raise ModelSourceError(
+                    f"{self.path} has no exported {part} (looked for <base>/<name>/{part}/ beside "
+                    "the other part's version); export the model with apps/export.py, which "
+                    "writes both parts")
+            self._loaded[part] = tf.saved_model.load(str(directory))
+        return self._loaded[part].signatures[SIGNATURE]
+
+    def call(self, part: str, input_name: str, values: np.ndarray, outputs: tuple[str, ...],
+             batch_size: int) -> list[np.ndarray]:
+        """``outputs`` of the part's signature on ``values``, ``batch_size`` rows per call."""
+        import tensorflow as tf
+
+        signature = self.signature(part)
+        batches = [signature(**{input_name: tf.constant(values[i:i + batch_size])})
+                   for i in range(0, len(values), batch_size)]
+        return [np.concatenate([batch[name].numpy() for batch in batches]) for name in outputs]
+
+    def shapes(self) -> tuple[tuple[int, ...], int]:
+        """``(image_shape, latent_dim)`` read off a signature: the encoder's if there is one."""
+        if self.directories["encoder"] is not None:
+            signature = self.signature("encoder")
+            images, latents = signature.structured_input_signature[1]["images"], signature.structured_outputs["mean"]
+        else:
+            signature = self.signature("decoder")
+            images, latents = signature.structured_outputs["images"], signature.structured_input_signature[1]["z"]
+        return tuple(images.shape[1:]), int(latents.shape[-1])
+
+    def checksums(self) -> dict[str, str]:
+        """Each part's SavedModel fingerprint checksum, where the SavedModel has a fingerprint."""
+        import tensorflow as tf
+
+        return {part: str(tf.saved_model.experimental.read_fingerprint(str(directory)).saved_model_checksum)
+                for part, directory in self.directories.items()
+                if directory is not None and (directory / "fingerprint.pb").is_file()}
 
 
 def _is_saved_model(path: Path) -> bool:
@@ -323,14 +339,17 @@ def _versions(part_dir: Path) -> list[int]:
 def _version_part(version_dir: Path) -> str:
     """``"encoder"`` or ``"decoder"``: from the export's metadata, else the parent directory's
     name, else the signature's outputs."""
-    from tfbvae.serving.export import METADATA_PATH, read_metadata
-
-    if (version_dir / METADATA_PATH).is_file():
-        part = read_metadata(str(version_dir)).get("part")
-        if part in PARTS:
-            return part
+    described = _export_metadata(version_dir)
+    if described is not None and described.part in PARTS:
+        return described.part
     if version_dir.parent.name in PARTS:
         return version_dir.parent.name
+    return _part_from_signature(version_dir)
+
+
+def _part_from_signature(version_dir: Path) -> str:
+    """``"encoder"`` when the SavedModel's ``serving_default`` returns ``mean``, ``"decoder"``
+    when it returns ``images``."""
     import tensorflow as tf
 
     signatures = tf.saved_model.load(str(version_dir)).signatures
@@ -349,6 +368,7 @@ def _version_part(version_dir: Path) -> str:
 
 
 def _from_version_dir(path: Path, version_dir: Path) -> ExportedModel:
+    """The export of one version directory, with the other part of the same version if any."""
     part = _version_part(version_dir)
     other = "decoder" if part == "encoder" else "encoder"
     sibling = version_dir.parent.parent / other / version_dir.name
@@ -357,8 +377,30 @@ def _from_version_dir(path: Path, version_dir: Path) -> ExportedModel:
 
 
 def open_model(path: str | os.PathLike, checkpoint: str | None = None) -> ModelSource:
-    """The model at ``path`` (see the module docstring for what it may be)."""
+    """The model at ``path`` (see the module docstring for what it may be).
+
+    Args:
+        path: a run directory, an exported version, part or export, or an encoder SavedModel.
+        checkpoint: with a run directory, one of its checkpoints instead of the latest.
+
+    Returns:
+        A :class:`RunModel` or an :class:`ExportedModel`.
+    """
     given = Path(path).expanduser()
+    path = _existing_directory(given)
+    if run_layout.run_file(path).is_file():
+        return RunModel(path, checkpoint)
+    if checkpoint:
+        raise ModelSourceError(f"--checkpoint picks a checkpoint of a run directory; {given} is "
+                               "not one (it has no run.json)")
+    version_dir = _export_version_dir(path)
+    if version_dir is not None:
+        return _from_version_dir(path, version_dir)
+    raise _not_a_model(given, path)
+
+
+def _existing_directory(given: Path) -> Path:
+    """``given``, resolved, if it is a directory; else the error that says what to pass."""
     path = given.resolve()
     if not path.exists():
         raise ModelSourceError(
@@ -368,26 +410,32 @@ def open_model(path: str | os.PathLike, checkpoint: str | None = None) -> ModelS
         raise ModelSourceError(
             f"--model {given} is a file; pass the directory that holds it (a run directory or a "
             "SavedModel directory with saved_model.pb)")
-    if run_layout.run_file(path).is_file():
-        return RunModel(path, checkpoint)
-    if checkpoint:
-        raise ModelSourceError(f"--checkpoint picks a checkpoint of a run directory; {given} is "
-                               "not one (it has no run.json)")
+    return path
+
+
+def _export_version_dir(path: Path) -> Path | None:
+    """The version directory ``path`` names: itself (a SavedModel), a part's latest version
+    (``<base>/<name>/encoder``), or an export's latest version with both parts (``<base>/<name>``,
+    else its latest encoder); None when it names none."""
     if _is_saved_model(path):
-        return _from_version_dir(path, path)
-    if path.name in PARTS and _versions(path):  # <base>/<name>/encoder: its latest version
-        return _from_version_dir(path, path / str(_versions(path)[-1]))
+        return path
+    if path.name in PARTS and _versions(path):
+        return path / str(_versions(path)[-1])
     parts = {part: _versions(path / part) for part in PARTS}
-    if parts["encoder"]:  # <base>/<name>: the latest version exported with both parts
-        both = sorted(set(parts["encoder"]) & set(parts["decoder"]))
-        version = both[-1] if both else parts["encoder"][-1]
-        return _from_version_dir(path, path / "encoder" / str(version))
+    if not parts["encoder"]:
+        return None
+    both = sorted(set(parts["encoder"]) & set(parts["decoder"]))
+    return path / "encoder" / str(both[-1] if both else parts["encoder"][-1])
+
+
+def _not_a_model(given: Path, path: Path) -> ModelSourceError:
+    """The error for a directory that holds no model: the exports under it, or what it holds."""
     exports = sorted(p.name for p in path.iterdir() if _versions(p / "encoder"))
     if exports:
-        raise ModelSourceError(
+        return ModelSourceError(
             f"--model {given} is an export base holding several models: pass one of "
             + ", ".join(str(given / name) for name in exports))
-    raise ModelSourceError(
+    return ModelSourceError(
         f"--model {given} is not a model: expected a training run directory (with "
         f"{run_layout.RUN_FILE}), a SavedModel directory (with {SAVED_MODEL_FILE}), "
         "<base>/<name>/encoder (numbered versions inside) or an export <base>/<name> (with "
