@@ -24,15 +24,9 @@ asked); 1 failure. Flags are checked before TensorFlow is imported.
 
 from __future__ import annotations
 
-import os
-import platform
-import sys
-import time
-
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
 from absl import flags
 
-from tfbvae import errors
 from tfbvae.cli import app_runner
 from tfbvae.cli import model_flags
 from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
@@ -61,108 +55,31 @@ def default_output_dir(source) -> str:
     return run_layout.output_dir(run_layout.EVALUATION, source.kind, source.path, name, source.version)
 
 
-def _decoder_paths(source) -> tuple:
-    """The paths that name an export's decoder: its version directory and ``.../decoder``."""
-    decoder = source.decoder_dir
-    return () if decoder is None else (decoder, decoder.parent)
-
-
-def result_stem(preset: str, overrides: list[str], seed: int) -> str:
-    return f"metrics_{preset}{'_custom' if overrides else ''}_seed{seed}"
-
-
 def main(argv: list[str]) -> int:
-    """Evaluates the model the flags name; refusals reach the user through
-    :mod:`tfbvae.cli.app_runner`."""
-    import numpy as np
+    """Evaluates the model the flags name and writes the results; refusals reach the user
+    through :mod:`tfbvae.cli.app_runner`."""
+    from tfbvae.evaluation.model_evaluation import evaluate_model
+    from tfbvae.evaluation.report import write_report
 
-    from tfbvae.evaluation.metrics import evaluate, get_preset, parse_metric_names
-    from tfbvae.evaluation.report import MetricsProgress, apply_overrides, write_report
-    from tfbvae.trained_model import open_model
-
-    try:
-        names = parse_metric_names(FLAGS.metrics)
-        counts = apply_overrides(get_preset(FLAGS.preset), names, FLAGS.override)
-    except ValueError as err:
-        raise errors.BadInput(str(err)) from None
-
-    start = time.perf_counter()
-    source = open_model(FLAGS.model, FLAGS.checkpoint)
-    identity = source.identity()
-    representation_function = source.representation_function(FLAGS.batch_size)
-    if source.kind == "export" and source.path in _decoder_paths(source):
-        print(f"NOTE: {FLAGS.model} is a decoder; evaluating the encoder of the same export, "
-              f"{source.encoder_dir}", file=sys.stderr)
-    loaded = time.perf_counter()
-
-    from tfbvae.data.dsprites.ground_truth import DSprites
-
-    try:
-        data = DSprites(FLAGS.dsprites_source, FLAGS.data_path, FLAGS.tfds_data_dir)
-    except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
-        raise errors.BadInput(
-            f"cannot load dSprites ({FLAGS.dsprites_source}): {str(err).rstrip('.')}. Pass "
-            "--dsprites_source=rendered (no download needed), or --data_path=<the official "
-            "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz>.") from None
-    if tuple(source.image_shape) != tuple(data.observation_shape):
-        raise errors.BadInput(
-            f"{FLAGS.model} takes images shaped {tuple(source.image_shape)}, but "
-            f"{FLAGS.dataset} images are {tuple(data.observation_shape)}: evaluate a model "
-            "trained on dSprites.")
-    data_loaded = time.perf_counter()
-    trained_on = source.data_source
-    warnings = []
-    if trained_on and trained_on != data.source:
-        warnings.append(f"the model was trained on {trained_on!r} and is evaluated on "
-                        f"{data.source!r}")
-        print(f"WARNING: {warnings[-1]}", file=sys.stderr)
-
-    # Trace the encoder once before the clock of the first metric starts.
-    representation_function(data.sample_observations(1, np.random.RandomState(0)))
-    warmed = time.perf_counter()
-
-    progress = MetricsProgress(names, counts) if FLAGS.progress else None
-    if progress is not None:
-        representation_function = progress.wrap(representation_function)
-    results = evaluate(data, representation_function, names, counts, FLAGS.seed,
-                       on_metric_done=progress.metric_done if progress else None)
-    metrics_done = time.perf_counter()
-    if FLAGS.heldout:
-        from tfbvae.evaluation.heldout import heldout_losses
-
-        results["heldout"] = heldout_losses(source, data, FLAGS.seed, FLAGS.batch_size)
-        if "skipped" in results["heldout"]:
-            print(f"NOTE: no held-out losses: {results['heldout']['skipped']}", file=sys.stderr)
-    done = time.perf_counter()
-
-    results.update({
-        "preset": FLAGS.preset,
-        "overrides": list(FLAGS.override),
-        "dataset": FLAGS.dataset,
-        "requested_source": FLAGS.dsprites_source,
-        "model": identity,
-        "model_data_source": trained_on,
-        "warnings": warnings,
-        "timings": {
-            "load_model_seconds": loaded - start,
-            "load_data_seconds": data_loaded - loaded,
-            "trace_seconds": warmed - data_loaded,
-            "metrics_seconds": results.pop("total_seconds"),  # one total: the app's, below
-            "heldout_seconds": done - metrics_done,
-            "total_seconds": done - start,
-        },
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
-    })
-    import tensorflow as tf
-
-    results["versions"]["tensorflow"] = tf.__version__
-    output_dir = FLAGS.output_dir or default_output_dir(source)
-    json_path, md_path = write_report(results, output_dir,
-                                      result_stem(FLAGS.preset, FLAGS.override, FLAGS.seed))
+    settings = _settings_from_flags()
+    evaluation = evaluate_model(settings)
+    output_dir = FLAGS.output_dir or default_output_dir(evaluation.source)
+    json_path, md_path = write_report(evaluation.results, output_dir, settings.result_stem)
     print(md_path.read_text())
     print(f"Wrote {json_path} and {md_path}")
     return 0
+
+
+def _settings_from_flags():
+    """The evaluation the flags ask for."""
+    from tfbvae.evaluation.model_evaluation import EvaluationSettings
+
+    return EvaluationSettings(
+        model=FLAGS.model, checkpoint=FLAGS.checkpoint, metrics=FLAGS.metrics,
+        preset=FLAGS.preset, overrides=tuple(FLAGS.override), seed=FLAGS.seed,
+        batch_size=FLAGS.batch_size, dataset=FLAGS.dataset,
+        dsprites_source=FLAGS.dsprites_source, data_path=FLAGS.data_path,
+        tfds_data_dir=FLAGS.tfds_data_dir, heldout=FLAGS.heldout, progress=FLAGS.progress)
 
 
 if __name__ == "__main__":

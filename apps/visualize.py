@@ -25,7 +25,6 @@ damaged ``run.json``, ``--images`` that do not fit the model, dSprites not avail
 
 from __future__ import annotations
 
-import json
 import os
 
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
@@ -109,7 +108,7 @@ def main(argv: list[str]) -> int:
         raise errors.BadInput(str(err)) from None
     kl, kl_source = source.kl_per_dim(images)
     from tfbvae import visualization as vis
-    from tfbvae.evaluation.report import portable_paths, strict_json
+    from tfbvae.evaluation.report import portable_record, write_json
     from tfbvae.visualization import kl_bar_chart, reconstruction_grid
     output_dir = FLAGS.output_dir or default_output_dir(source)
     os.makedirs(output_dir, exist_ok=True)
@@ -160,11 +159,7 @@ def main(argv: list[str]) -> int:
             "what", "images", "dsprites_source", "label_factors", "factor_samples", "num_images", "gif_images", "span", "steps",
             "num_samples", "frame_ms", "seed")},
     }
-    record, non_finite = strict_json(portable_paths(record))
-    record["non_finite_values"] = non_finite  # NaN/Inf are written as null (strict JSON)
-    with open(os.path.join(output_dir, "pictures.json"), "w") as f:
-        json.dump(record, f, indent=2, allow_nan=False)
-        f.write("\n")
+    write_json(os.path.join(output_dir, "pictures.json"), portable_record(record))
     for note in notes:
         print(f"NOTE: {note}")
     for name, path in written.items():

@@ -214,13 +214,24 @@ def write_report(results: Mapping[str, Any], output_dir: str | os.PathLike, stem
     their paths."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    clean, replaced = strict_json(portable_paths(dict(results)))
-    clean["non_finite_values"] = replaced
-    clean["non_finite_note"] = ("NaN/Infinity are not JSON: such values are written as null and "
-                                "listed in non_finite_values by JSON path")
-    paths = output_dir / f"{stem}.json", output_dir / f"{stem}.md"
-    texts = json.dumps(clean, indent=2, allow_nan=False) + "\n", markdown_report(clean)
-    for path, text in zip(paths, texts):
-        files.write_text_atomically(path, text)
-    return paths
+    clean = {**portable_record(results),
+             "non_finite_note": ("NaN/Infinity are not JSON: such values are written as null and "
+                                 "listed in non_finite_values by JSON path")}
+    json_path, md_path = output_dir / f"{stem}.json", output_dir / f"{stem}.md"
+    write_json(json_path, clean)
+    files.write_text_atomically(md_path, markdown_report(clean))
+    return json_path, md_path
+
+
+def portable_record(record: Mapping[str, Any]) -> dict:
+    """``record`` as a result file holds it: paths made portable (:func:`portable_paths`),
+    NaN/Inf replaced by null and listed by JSON path under ``non_finite_values``
+    (:func:`strict_json`)."""
+    clean, replaced = strict_json(portable_paths(dict(record)))
+    return {**clean, "non_finite_values": replaced}
+
+
+def write_json(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
+    """Writes ``record`` (strict JSON: no NaN/Inf) to ``path`` atomically, indented."""
+    files.write_text_atomically(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
 
