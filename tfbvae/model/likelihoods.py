@@ -12,6 +12,8 @@ import math
 import keras
 from keras import ops
 
+from tfbvae.model.named import build_named
+
 
 class Likelihood:
     """Maps decoder logits to a distribution over images."""
@@ -85,9 +87,4 @@ LIKELIHOODS = {"bernoulli": BernoulliLikelihood, "gaussian": GaussianLikelihood}
 
 def get_likelihood(name: str, **kwargs) -> Likelihood:
     """The likelihood called ``name`` ('bernoulli' or 'gaussian')."""
-    try:
-        return LIKELIHOODS[name](**kwargs)
-    except KeyError:
-        raise ValueError(
-            f"Unknown likelihood {name!r}: choose one of {sorted(LIKELIHOODS)}."
-        ) from None
+    return build_named(LIKELIHOODS, "likelihood", name, **kwargs)

@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from tfbvae.model.conv_transpose import PhaseConv2DTranspose
+from tfbvae.model.named import build_named
 
 
 def _heads(x, latent_dim: int, kernel_initializer: str = "glorot_uniform") -> list:
@@ -22,6 +23,14 @@ def _heads(x, latent_dim: int, kernel_initializer: str = "glorot_uniform") -> li
         layers.Dense(latent_dim, kernel_initializer=kernel_initializer, name="mean")(x),  # (z,)
         layers.Dense(latent_dim, kernel_initializer=kernel_initializer, name="log_var")(x),  # (z,)
     ]
+
+
+def _stack(layer: Callable[..., layers.Layer], x, widths: Sequence[int], **kwargs):
+    """``x`` through one ``layer(width, **kwargs)`` per width, in order (a column of a paper's
+    architecture table)."""
+    for width in widths:
+        x = layer(width, **kwargs)(x)
+    return x
 
 
 def _check_image_shape(image_shape: Sequence[int], network: str) -> tuple:
@@ -49,23 +58,15 @@ def burgess(image_shape: Sequence[int], latent_dim: int) -> tuple[keras.Model, k
     conv = dict(kernel_size=4, strides=2, padding="same", **dense)
 
     images = keras.Input(image_shape, name="images")  # 64x64xC
-    x = layers.Conv2D(32, **conv)(images)  # 32x32x32
-    x = layers.Conv2D(32, **conv)(x)  # 16x16x32
-    x = layers.Conv2D(32, **conv)(x)  # 8x8x32
-    x = layers.Conv2D(32, **conv)(x)  # 4x4x32
+    x = _stack(layers.Conv2D, images, (32, 32, 32, 32), **conv)  # 32x32, 16x16, 8x8, 4x4 (x32)
     x = layers.Flatten()(x)  # 512
-    x = layers.Dense(256, **dense)(x)  # 256
-    x = layers.Dense(256, **dense)(x)  # 256
+    x = _stack(layers.Dense, x, (256, 256), **dense)
     encoder = keras.Model(images, _heads(x, latent_dim, init), name="burgess_encoder")
 
     z = keras.Input((latent_dim,), name="z")  # z
-    y = layers.Dense(256, **dense)(z)  # 256
-    y = layers.Dense(256, **dense)(y)  # 256
-    y = layers.Dense(4 * 4 * 32, **dense)(y)  # 512
+    y = _stack(layers.Dense, z, (256, 256, 4 * 4 * 32), **dense)
     y = layers.Reshape((4, 4, 32))(y)  # 4x4x32
-    y = layers.Conv2DTranspose(32, **conv)(y)  # 8x8x32
-    y = layers.Conv2DTranspose(32, **conv)(y)  # 16x16x32
-    y = layers.Conv2DTranspose(32, **conv)(y)  # 32x32x32
+    y = _stack(layers.Conv2DTranspose, y, (32, 32, 32), **conv)  # 8x8, 16x16, 32x32 (x32)
     # The same layer as Conv2DTranspose, with a forward pass that is fast on CPUs.
     logits = PhaseConv2DTranspose(c, 4, strides=2, padding="same", kernel_initializer=init,
                                   name="logits")(y)  # 64x64xC
@@ -79,21 +80,15 @@ def higgins_conv(image_shape: Sequence[int], latent_dim: int) -> tuple[keras.Mod
     conv = dict(kernel_size=4, strides=2, padding="same", activation="relu")
 
     images = keras.Input(image_shape, name="images")  # 64x64xC
-    x = layers.Conv2D(32, **conv)(images)  # 32x32x32
-    x = layers.Conv2D(32, **conv)(x)  # 16x16x32
-    x = layers.Conv2D(64, **conv)(x)  # 8x8x64
-    x = layers.Conv2D(64, **conv)(x)  # 4x4x64
+    x = _stack(layers.Conv2D, images, (32, 32, 64, 64), **conv)  # 32x32x32 ... 4x4x64
     x = layers.Flatten()(x)  # 1024
     x = layers.Dense(256, activation="relu")(x)  # 256
     encoder = keras.Model(images, _heads(x, latent_dim), name="higgins_conv_encoder")
 
     z = keras.Input((latent_dim,), name="z")  # z
-    y = layers.Dense(256, activation="relu")(z)  # 256
-    y = layers.Dense(4 * 4 * 64, activation="relu")(y)  # 1024
+    y = _stack(layers.Dense, z, (256, 4 * 4 * 64), activation="relu")
     y = layers.Reshape((4, 4, 64))(y)  # 4x4x64
-    y = layers.Conv2DTranspose(64, **conv)(y)  # 8x8x64
-    y = layers.Conv2DTranspose(32, **conv)(y)  # 16x16x32
-    y = layers.Conv2DTranspose(32, **conv)(y)  # 32x32x32
+    y = _stack(layers.Conv2DTranspose, y, (64, 32, 32), **conv)  # 8x8x64, 16x16x32, 32x32x32
     logits = PhaseConv2DTranspose(c, 4, strides=2, padding="same", name="logits")(y)  # 64x64xC
     decoder = keras.Model(z, logits, name="higgins_conv_decoder")
     return encoder, decoder
@@ -106,14 +101,11 @@ def higgins_mlp(image_shape: Sequence[int], latent_dim: int) -> tuple[keras.Mode
 
     images = keras.Input(image_shape, name="images")  # 64x64xC
     x = layers.Flatten()(images)  # 4096*C
-    x = layers.Dense(1200, activation="relu")(x)  # 1200
-    x = layers.Dense(1200, activation="relu")(x)  # 1200
+    x = _stack(layers.Dense, x, (1200, 1200), activation="relu")
     encoder = keras.Model(images, _heads(x, latent_dim), name="higgins_mlp_encoder")
 
     z = keras.Input((latent_dim,), name="z")  # z
-    y = layers.Dense(1200, activation="tanh")(z)  # 1200
-    y = layers.Dense(1200, activation="tanh")(y)  # 1200
-    y = layers.Dense(1200, activation="tanh")(y)  # 1200
+    y = _stack(layers.Dense, z, (1200, 1200, 1200), activation="tanh")
     y = layers.Dense(h * w * c)(y)  # 4096*C
     logits = layers.Reshape((h, w, c), name="logits")(y)  # 64x64xC
     decoder = keras.Model(z, logits, name="higgins_mlp_decoder")
@@ -131,8 +123,6 @@ def build_networks(
     name: str, image_shape: Sequence[int], latent_dim: int
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder, decoder) of the network called ``name`` for images of ``image_shape``."""
-    if name not in NETWORKS:
-        raise ValueError(f"Unknown network {name!r}: choose one of {sorted(NETWORKS)}.")
     if int(latent_dim) < 1:
         raise ValueError(f"latent_dim must be >= 1, got {latent_dim}.")
-    return NETWORKS[name](tuple(image_shape), int(latent_dim))
+    return build_named(NETWORKS, "network", name, tuple(image_shape), int(latent_dim))

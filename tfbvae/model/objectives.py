@@ -11,6 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfbvae.model.named import build_named
+
 
 class Objective:
     """Base class: ``regulariser(kl, capacity)``; ``uses_capacity`` says whether C matters."""
@@ -89,12 +91,7 @@ OBJECTIVES = {cls.name: cls for cls in (BetaObjective, CapacityObjective, HingeC
 
 def get_objective(name: str, **kwargs) -> Objective:
     """The objective called ``name`` ('beta', 'capacity' or 'hinge')."""
-    try:
-        return OBJECTIVES[name](**kwargs)
-    except KeyError:
-        raise ValueError(
-            f"Unknown objective {name!r}: choose one of {sorted(OBJECTIVES)}."
-        ) from None
+    return build_named(OBJECTIVES, "objective", name, **kwargs)
 
 
 def capacity_schedule(step, c_max: float, c_stop_steps: int):
