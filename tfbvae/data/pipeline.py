@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfbvae.cli.names import DATASETS as DATASET_NAMES
+from tfbvae.names import DATASETS as DATASET_NAMES
 from tfbvae.data import celeba, image_folder, images
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites import sources as dsprites_sources

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from tfbvae.cli.names import STRATEGIES  # the apps read the names without TensorFlow
+from tfbvae.names import STRATEGIES  # the apps read the names without TensorFlow
 
 log = logging.getLogger(__name__)
 
