@@ -75,7 +75,7 @@ def input_images(source, count: int):
     import numpy as np
 
     if FLAGS.images:
-        from tfbvae.model.pixels import BadImages, check_image_values
+        from tfbvae.pixels import BadImages, check_image_values
 
         try:
             images = np.load(FLAGS.images, mmap_mode="r")

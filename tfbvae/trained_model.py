@@ -26,7 +26,7 @@ import numpy as np
 
 from tfbvae import errors
 from tfbvae.evaluation.metrics.utils import RepresentationFunction
-from tfbvae.model.pixels import images_to_float
+from tfbvae.pixels import images_to_float
 from tfbvae.serving.models_config import PARTS
 from tfbvae.training import run_dir as run_layout
 from tfbvae.training.settings import Settings

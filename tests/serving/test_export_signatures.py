@@ -622,5 +622,5 @@ def test_image_bytes_are_prepared_as_the_training_pipeline_prepares_files(export
     outputs = loaded["encoder"].signatures["encode_image_bytes"](image_bytes=tf.constant(files))
     prepared = np.stack([preprocess(decode(f, "file"), None, 64, 1) for f in files])
     mean = np.asarray(model.encode(prepared)[0])
-    # PNG and JPEG alike: the same pixels as training (tfbvae.model.pixels; JPEG by the accurate IDCT).
+    # PNG and JPEG alike: the same pixels as training (tfbvae.pixels; JPEG by the accurate IDCT).
     np.testing.assert_allclose(outputs["mean"], mean, **TOLERANCE)

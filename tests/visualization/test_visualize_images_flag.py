@@ -1,5 +1,5 @@
 """apps/visualize.py --images: an array the model cannot take as images is refused with one
-line naming the file and the rule (the serving signatures' [0, 1] rule, from tfbvae.model.pixels),
+line naming the file and the rule (the serving signatures' [0, 1] rule, from tfbvae.pixels),
 exit status 2 (bad input), and no traceback."""
 
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.networks import build_networks
-from tfbvae.model.pixels import UNIT_RANGE_RULE
+from tfbvae.pixels import UNIT_RANGE_RULE
 from tfbvae.serving.export import export_model
 from train_testing import REPO
 

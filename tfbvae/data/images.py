@@ -6,7 +6,7 @@ centred box (``crop``: ``(height, width)``, a side for a square, or ``None`` for
 centred square), top-left corner at ``((H - h) // 2, (W - w) // 2)``; then an area (box-filter)
 resize to ``size × size``, which averages every source pixel exactly once (no aliasing).
 Pixels that are not 8-bit become 8-bit first by the rules the serving graph uses
-(:mod:`tfbvae.model.pixels`): 16-bit grey by its high byte, CMYK JPEGs by TensorFlow's formula.
+(:mod:`tfbvae.pixels`): 16-bit grey by its high byte, CMYK JPEGs by TensorFlow's formula.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from tfbvae.data.paths import usable_cpus
-from tfbvae.model import pixels
+from tfbvae import pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # 2: 16-bit grey by its high byte (was clipped at 255), CMYK as TensorFlow converts it.
@@ -49,7 +49,7 @@ def to_8_bits(image: Image.Image) -> Image.Image:
 
     16-bit grey (Pillow's ``I;16`` modes, which ``convert("L")`` would clip at 255) keeps its
     high byte and CMYK (JPEG) becomes RGB by TensorFlow's formula, both from
-    :mod:`tfbvae.model.pixels`. Pillow reads every CMYK JPEG as if Adobe had inverted it, so a file
+    :mod:`tfbvae.pixels`. Pillow reads every CMYK JPEG as if Adobe had inverted it, so a file
     without Adobe's APP14 marker (``"adobe"`` not in ``image.info``) is inverted back to ink
     amounts first. 32-bit modes ("I", "F"), which no image file the serving graph decodes
     produces, are refused rather than clipped. Other modes are returned unchanged: Pillow's

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbvae.evaluation.metrics.utils import RepresentationFunction
-from tfbvae.model.pixels import images_to_float
+from tfbvae.pixels import images_to_float
 
 SIGNATURE_KEY = "serving_default"
 

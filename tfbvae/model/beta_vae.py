@@ -10,7 +10,7 @@ import tfbvae.model.conv_transpose  # noqa: F401  (registers the networks' layer
 from tfbvae.model.divergences import gaussian_kl_per_dim
 from tfbvae.model.likelihoods import BernoulliLikelihood, Likelihood
 from tfbvae.model.objectives import BetaObjective, Objective
-from tfbvae.model.pixels import images_to_float
+from tfbvae.pixels import images_to_float
 from tfbvae.training import strategies
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfbvae.model import pixels
+from tfbvae import pixels
 
 # The first bytes of every PNG file (PNG specification, 5.2), as decode_image recognises them.
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -104,11 +104,11 @@ def decode_8_bits(image_bytes: tf.Tensor) -> tf.Tensor:
 
     * PNG: decoded as uint16, so a 16-bit file keeps all its bits (an 8-bit one comes widened
       to ``v * 257``, which the high byte maps back to ``v``), then
-      :func:`tfbvae.model.pixels.sixteen_to_eight_bits`, the rule training applies.
+      :func:`tfbvae.pixels.sixteen_to_eight_bits`, the rule training applies.
     * JPEG: ``decode_jpeg`` with ``dct_method="INTEGER_ACCURATE"``, libjpeg's slow integer
       inverse DCT, which Pillow uses. ``decode_image``'s default is the fast one, which on noise
       differs from it by up to 10 grey levels at quality 95 and ~90 at quality 100. CMYK JPEGs
-      come out as RGB by :func:`tfbvae.model.pixels.cmyk_to_rgb`'s formula (TensorFlow's decoder
+      come out as RGB by :func:`tfbvae.pixels.cmyk_to_rgb`'s formula (TensorFlow's decoder
       applies it).
     * Others (BMP, GIF: first frame, WebP): ``decode_image``, 8 bits (WebP decodes to uint8
       only).

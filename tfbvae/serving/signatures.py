@@ -14,7 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfbvae.model.beta_vae import BetaVAE
-from tfbvae.model.pixels import UNIT_RANGE_RULE
+from tfbvae.pixels import UNIT_RANGE_RULE
 from tfbvae.serving.image_bytes import decode_image_bytes
 
 # What each signature does: stored in the export's metadata and listed in the README.

@@ -1,4 +1,4 @@
-"""tfbvae.model.pixels: the 16 -> 8 bit and CMYK -> RGB rules are TensorFlow's, value for value, and
+"""tfbvae.pixels: the 16 -> 8 bit and CMYK -> RGB rules are TensorFlow's, value for value, and
 the [0, 1] check the apps share with the serving signatures."""
 
 import io
@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from image_files import cmyk_image, png
 from tfbvae import errors
-from tfbvae.model.pixels import (BadImages, UNIT_RANGE_RULE, check_image_values, cmyk_to_rgb,
+from tfbvae.pixels import (BadImages, UNIT_RANGE_RULE, check_image_values, cmyk_to_rgb,
                                  images_to_float, sixteen_to_eight_bits)
 
 EVERY_16_BIT_VALUE = np.arange(65536, dtype=np.uint16).reshape(256, 256)
