@@ -120,9 +120,10 @@ def main(argv: list[str]) -> int:
     what = set(FLAGS.what)
     factors, labels = None, None
     if data is not None and FLAGS.label_factors and "traversals" in what:
+        from tfbvae.evaluation import representation
         from tfbvae.evaluation.latent_factors import label, latent_factors
 
-        factors = latent_factors(data, source.representation_function(), kl,
+        factors = latent_factors(data, representation.of_model(source), kl,
                                  FLAGS.factor_samples, FLAGS.seed)
         labels = [label(record) for record in factors]
     if "traversals" in what:

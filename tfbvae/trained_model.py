@@ -11,7 +11,7 @@
 
 and gives the same interface for all of them: ``encode(images) -> (mean, log_var)`` and
 ``decode_images(z)`` as numpy (the methods of :class:`tfbvae.model.beta_vae.BetaVAE`, so the picture
-functions take either), a representation function for the metrics, the per-dimension KL, and
+functions take either), the per-dimension KL, and
 an ``identity`` record saying exactly which model this is.
 """
 
@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from tfbvae import errors
-from tfbvae.evaluation.metrics.utils import RepresentationFunction
 from tfbvae.pixels import images_to_float
 from tfbvae.serving.models_config import PARTS
 from tfbvae.training import run_dir as run_layout
@@ -72,10 +71,6 @@ class ModelSource(abc.ABC):
     @abc.abstractmethod
     def run(self) -> dict:
         """The training run's record (``flags``, ``step``, ``data``, ...), ``{}`` when unknown."""
-
-    @abc.abstractmethod
-    def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
-        """Posterior means, batched through one traced function (see tfbvae.evaluation.representation)."""
 
     @abc.abstractmethod
     def recorded_kl_per_dim(self) -> tuple[np.ndarray | None, str]:
@@ -138,11 +133,6 @@ class RunModel(ModelSource):
     @property
     def run(self) -> dict:
         return self.metadata
-
-    def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
-        from tfbvae.evaluation.representation import from_encoder
-
-        return from_encoder(self.model, batch_size)
 
     def log_dir(self) -> Path | None:
         logs = run_layout.train_logs(self.path)
@@ -222,13 +212,12 @@ class ExportedModel(ModelSource):
     def run(self) -> dict:
         return (self.described.run if self.described else None) or {}
 
-    def representation_function(self, batch_size: int = 256) -> RepresentationFunction:
-        from tfbvae.evaluation.representation import from_saved_model
-
+    def encoder_saved_model(self) -> Path:
+        """The encoder SavedModel's directory (what the metrics encode with)."""
         if self.encoder_dir is None:
             raise ModelSourceError(f"{self.path} is a decoder; the metrics need the encoder "
                                    f"({self.path.parent.parent / 'encoder'})")
-        return from_saved_model(self.encoder_dir, batch_size)
+        return self.encoder_dir
 
     def recorded_kl_per_dim(self):
         if self.described is None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfbvae.evaluation import representation
 from tfbvae.serving.export import export_model
 from train_testing import REPO, tiny_config
 from visualize_testing import (LATENT_DIM, UNUSED, decoded_uint8, expected_traversal,
@@ -164,7 +165,7 @@ def test_a_run_directory_opens_as_its_latest_checkpoint(run_dir):
     assert source.data_source.startswith("dsprites-rendered")
     images = sprite_images(3)
     mean, _ = source.encode(images)
-    np.testing.assert_allclose(source.representation_function()(images), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(representation.of_model(source)(images), mean, rtol=1e-5, atol=1e-6)
     assert source.decode_images(mean).shape == (3, 64, 64, 1)
     kl, where = source.kl_per_dim()
     assert kl.shape == (LATENT_DIM,) and (kl >= 0).all() and where.startswith("training logs")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfbvae.evaluation import representation
 from tfbvae.serving.export import export_model, kl_per_dim
 from tfbvae.trained_model import ModelSourceError, open_model
 from visualize_testing import LATENT_DIM, UNUSED, model_with_an_unused_latent, sprite_images
@@ -46,7 +47,7 @@ def test_an_export_encodes_and_decodes_as_the_model_does(exported):
     expected_mean, expected_log_var = (np.asarray(t) for t in model.encode(images))
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(log_var, expected_log_var, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(source.representation_function(batch_size=2)(images), expected_mean,
+    np.testing.assert_allclose(representation.of_model(source, batch_size=2)(images), expected_mean,
                                rtol=1e-4, atol=1e-5)
     z = np.random.RandomState(0).standard_normal((3, LATENT_DIM)).astype(np.float32)
     np.testing.assert_allclose(source.decode_images(z), np.asarray(model.decode_images(z)),
@@ -83,7 +84,7 @@ def test_a_served_copy_of_an_encoder_alone_is_evaluable_but_cannot_decode(export
     shutil.copytree(base / NAME / "encoder" / "2", copy)
     source = open_model(copy)
     assert source.version == 2 and source.decoder_dir is None
-    assert source.representation_function()(sprite_images(2)).shape == (2, LATENT_DIM)
+    assert representation.of_model(source)(sprite_images(2)).shape == (2, LATENT_DIM)
     with pytest.raises(ModelSourceError, match="has no exported decoder"):
         source.decode_images(np.zeros((1, LATENT_DIM), np.float32))
 
@@ -108,7 +109,7 @@ def test_any_encoder_saved_model_is_read_from_its_signature(tmp_path):
     assert source.kind == "export" and source.metadata == {} and source.version is None
     assert source.image_shape == (8, 8, 1) and source.latent_dim == 3
     images = np.random.RandomState(1).uniform(size=(4, 8, 8, 1)).astype(np.float32)
-    np.testing.assert_allclose(source.representation_function()(images),
+    np.testing.assert_allclose(representation.of_model(source)(images),
                                images.reshape(4, 64) @ module.kernel.numpy(), rtol=1e-5)
 
 

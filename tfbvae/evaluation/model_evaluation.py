@@ -155,7 +155,9 @@ def _traced_representation(source, data, batch_size: int):
     counted in the first metric's time."""
     import numpy as np
 
-    representation_function = source.representation_function(batch_size)
+    from tfbvae.evaluation import representation
+
+    representation_function = representation.of_model(source, batch_size)
     representation_function(data.sample_observations(1, np.random.RandomState(0)))
     return representation_function
 

@@ -49,6 +49,15 @@ def from_saved_model(export_dir: str | os.PathLike,
     return _batched(mean, batch_size)
 
 
+def of_model(source: Any, batch_size: int = 256) -> RepresentationFunction:
+    """Posterior means of a model opened by :func:`tfbvae.trained_model.open_model`: a run's
+    Keras model in memory, or an export's encoder SavedModel (read through its signature, as TF
+    Serving would)."""
+    if hasattr(source, "encoder_saved_model"):
+        return from_saved_model(source.encoder_saved_model(), batch_size)
+    return from_encoder(source.model, batch_size)
+
+
 def from_encoder(encoder: Any, batch_size: int = 256) -> RepresentationFunction:
     """Posterior means from an in-memory model.
 
