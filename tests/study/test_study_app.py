@@ -22,7 +22,9 @@ from tfbvae.study import aggregate
 from tfbvae.study.commands import train_command
 from tfbvae.study.run_state import checkpoint_step, export_step, find_evaluation
 from tfbvae.study.spec import load_study, study_runs
-from train_testing import REPO
+from tfbvae.training import run_record
+from tfbvae.training.settings import Settings
+from train_testing import REPO, data_record
 
 TINY_STUDY = """\
 [study]
@@ -116,8 +118,7 @@ def test_a_study_stopped_by_a_signal_resumes_to_the_end(tiny_study):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     for run in runs:
         assert checkpoint_step(run.run_dir) == 40 and find_evaluation(spec, run.run_dir)
-        record = json.loads((run.run_dir / "run.json").read_text())
-        assert export_step(record, REPO) == 40
+        assert export_step(run_record.read_run(run.run_dir), REPO) == 40
         resumed_from = [int(step) for step in RESUMED.findall(run.log_path.read_text())]
         if steps_at_kill[run.index] not in (None, 40):  # stopped mid-run: resumed, not restarted
             assert resumed_from and resumed_from[-1] >= steps_at_kill[run.index]
@@ -154,7 +155,7 @@ def test_list_prints_one_command_per_run_and_touches_nothing(tmp_path):
         command = line.split("\t")[4]
         assert command.startswith(f"cd {REPO} && TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 "
                                   "OMP_NUM_THREADS=1 nice -n 19 ")
-        assert (f" apps/train.py --flagfile=" in command and f"--seed={run_dir[-1]} --steps=40 "
+        assert (" apps/train.py --flagfile=" in command and f"--seed={run_dir[-1]} --steps=40 "
                 f"--run_dir={study_dir / run_dir} --progress=false >> {study_dir / run_dir}.log"
                 in command)
     assert not study_dir.exists()
@@ -163,13 +164,14 @@ def test_list_prints_one_command_per_run_and_touches_nothing(tmp_path):
 def test_the_paper_study_lists_the_commands_its_runs_were_started_with(tmp_path):
     spec = load_study(REPO / "studies" / "dsprites_paper.ini", REPO)
     runs = study_runs(spec, tmp_path)
-    flagfiles = {"capacity": "dsprites.flags", "beta4": "dsprites_beta.flags",
-                 "vae": "dsprites_vae.flags", "hinge": "dsprites_hinge.flags"}
-    assert [run.cell.name for run in runs] == list(flagfiles) and spec.preset == "paper"
+    flags = {"capacity": ("--flagfile=dsprites.flags",), "beta4": ("--flagfile=dsprites_beta.flags",),
+             "vae": ("--flagfile=dsprites_vae.flags",), "hinge": ("--flagfile=dsprites_hinge.flags",),
+             "capacity_g100": ("--flagfile=dsprites.flags", "--gamma=100", "--c_max=20")}
+    assert [run.cell.name for run in runs] == list(flags) and spec.preset == "paper"
     for run in runs:
         assert train_command(spec, run, "python", 1).argv[3:] == (
-            "python", "apps/train.py", f"--flagfile={flagfiles[run.cell.name]}", "--seed=0",
-            "--steps=100000", f"--run_dir={tmp_path / run.cell.name / 'seed0'}", "--progress=false")
+            "python", "apps/train.py", *flags[run.cell.name], "--seed=0", "--steps=100000",
+            f"--run_dir={tmp_path / run.cell.name / 'seed0'}", "--progress=false")
 
 
 def test_the_cpu_study_spreads_the_four_objectives_over_three_seeds(tmp_path):
@@ -249,13 +251,10 @@ def fake_finished_run(run, spec, scores: tuple | None) -> None:
     export metadata and an evaluation (a paper-preset one, which the study ignores, when
     ``scores`` is None)."""
     objective = {"capacity": {"objective": "capacity", "gamma": 1000.0, "c_max": 25.0,
-                              "c_stop_steps": 40, "beta": 1.0},
-                 "beta4": {"objective": "beta", "beta": 4.0, "gamma": 1000.0, "c_max": 25.0,
-                           "c_stop_steps": 100000}}[run.cell.name]
-    flags = {**objective, "dataset": "dsprites", "likelihood": "bernoulli", "model_name": None,
-             "run_dir": str(run.run_dir), "export_base": None, "seed": run.seed}
-    write_json(run.run_dir / "run.json", {"format": 1, "flags": flags, "latent_dim": 10,
-                                          "data": {"source": "dsprites-rendered (tfbvae renderer v1)"}})
+                              "c_stop_steps": 40},
+                 "beta4": {"objective": "beta", "beta": 4.0}}[run.cell.name]
+    run_record.write_run(run.run_dir, Settings(**objective, run_dir=str(run.run_dir), seed=run.seed),
+                         data_record("dsprites-rendered (tfbvae renderer v1)"))
     (run.run_dir / "checkpoints").mkdir()
     for step in (20, 40):
         (run.run_dir / "checkpoints" / f"ckpt-{step}.index").write_bytes(b"")

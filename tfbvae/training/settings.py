@@ -171,15 +171,13 @@ class Settings:
         """Settings from their JSON (``run.json``'s ``flags``), each value given its field's
         type; names this tfbvae has no setting for are ignored, missing ones take their
         default (a record of another tfbvae version still reads)."""
-        known = {field.name: field for field in dataclasses.fields(cls)}
-        return cls(**{name: _typed(known[name], value) for name, value in values.items()
-                      if name in known})
+        return cls(**{name: _typed(_FIELDS[name], value) for name, value in values.items()
+                      if name in _FIELDS})
 
     def inapplicable(self) -> set[str]:
         """The settings the run's objective and likelihood ignore."""
-        return {field.name for field in dataclasses.fields(self)
-                if (applies := field.metadata["applies_to"])
-                and getattr(self, applies.setting) not in applies.values}
+        return {name for applies, names in _BY_APPLICABILITY.items()
+                if getattr(self, applies.setting) not in applies.values for name in names}
 
     def model_changes(self, other: "Settings") -> list[str]:
         """The model-defining settings whose values differ from ``other``'s."""
@@ -214,21 +212,21 @@ class Settings:
             SettingsError: a value that is not of its setting's type, or fails its check.
         """
         values: dict[str, Any] = {}
-        known = {field.name: field for field in dataclasses.fields(cls)}
         for line in Path(path).read_text().splitlines():
             if not line.startswith("--"):
                 continue
             name, has_value, text = line[2:].partition("=")
             if not has_value:  # a boolean: --name or --noname
-                negated = name.startswith("no") and name[2:] in known and field_type(
-                    known[name[2:]]) is bool
+                negated = name.startswith("no") and name[2:] in _FIELDS and field_type(
+                    _FIELDS[name[2:]]) is bool
                 values[name[2:] if negated else name] = not negated
-            elif name in known:
-                values[name] = _parsed(known[name], text, path)
+            elif name in _FIELDS:
+                values[name] = _parsed(_FIELDS[name], text, path)
         return cls.from_json(values)
 
 
-MODEL_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings) if f.metadata["model"])
+_FIELDS = {field.name: field for field in dataclasses.fields(Settings)}
+MODEL_SETTINGS = tuple(name for name, field in _FIELDS.items() if field.metadata["model"])
 # The types of the fields (annotations are strings under ``from __future__ import annotations``).
 _TYPES = typing.get_type_hints(Settings)
 
@@ -261,7 +259,7 @@ def _parsed(field: dataclasses.Field, text: str, path) -> Any:
 
 def field_problem(name: str, value: Any) -> str | None:
     """What is wrong with one setting's value on its own (``None``: nothing)."""
-    field = {f.name: f for f in dataclasses.fields(Settings)}[name]
+    field = _FIELDS[name]
     choices, check = field.metadata["choices"], field.metadata["check"]
     if choices is not None and value not in choices:
         return f"--{name}={value} is not one of {', '.join(choices)}: choose one of them."
@@ -349,10 +347,10 @@ def inapplicable_given(values: Mapping[str, Any], given: Iterable[str]) -> str |
     return None
 
 
-_BY_APPLICABILITY: dict[Applies, list[str]] = {}
-for _field in dataclasses.fields(Settings):
+_BY_APPLICABILITY: dict[Applies, list[str]] = {}  # the settings that apply only under each
+for _name, _field in _FIELDS.items():
     if _field.metadata["applies_to"]:
-        _BY_APPLICABILITY.setdefault(_field.metadata["applies_to"], []).append(_field.name)
+        _BY_APPLICABILITY.setdefault(_field.metadata["applies_to"], []).append(_name)
 # What inapplicable_given reads: the settings it judges and those that decide.
 APPLICABILITY_NAMES = tuple(sorted({name for applies, names in _BY_APPLICABILITY.items()
                                     for name in (applies.setting, *names)}))
