@@ -127,7 +127,7 @@ def test_the_library_example_and_restore_model_run_as_written(tmp_path):
     small = (library.replace('validation_fraction=0.01)', 'validation_fraction=0.01, num_images=1024)')
              .replace("steps_per_epoch=1000, epochs=100", "steps_per_epoch=2, epochs=1, validation_steps=1"))
     assert small.count("1024") == 1 and "epochs=1," in small
-    restore = re.search(r"`(model, metadata = tfbvae\.checkpoints\.restore_model\(run_dir\))`", README)[1]
+    restore = re.search(r"`(model, metadata = tfbvae\.training\.checkpoints\.restore_model\(run_dir\))`", README)[1]
     config = tiny_config(tmp_path / "run", tmp_path / "data", "--steps=5", "--log_every=5",
                          "--checkpoint_every=5", "--validate_every=5", "--image_every=5")
     script = "\n".join([
