@@ -29,7 +29,7 @@ ARGS = [f"--flagfile={REPO / 'dsprites.flags'}", "--strategy=multi_worker",
         f"--checkpoint_every={CHECKPOINT}", f"--validate_every={CHECKPOINT}",
         f"--image_every={CHECKPOINT}", "--validation_fraction=0.02", "--validation_steps=1",
         "--keep_checkpoints=2", "--noprogress"]
-LAUNCHER = REPO / "tests" / "multi_worker_launcher.py"
+LAUNCHER = REPO / "tests" / "training" / "multi_worker_launcher.py"
 
 
 def free_ports(count: int) -> list[int]:
