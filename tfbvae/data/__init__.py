@@ -16,7 +16,7 @@ _LAZY = {
     "make_datasets": "tfbvae.data.pipeline",
     "load_source": "tfbvae.data.pipeline",
     "datasets_from_source": "tfbvae.data.pipeline",
-    "DataInfo": "tfbvae.data.pipeline",
+    "DataInfo": "tfbvae.data.info",
     "ImageSource": "tfbvae.data.pipeline",
     "DSprites": "tfbvae.data.dsprites.ground_truth",
     "load_dsprites": "tfbvae.data.dsprites.sources",

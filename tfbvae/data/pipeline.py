@@ -12,7 +12,6 @@ models cast late.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Sequence
 
@@ -23,6 +22,7 @@ from tfbvae.names import DATASETS as DATASET_NAMES
 from tfbvae.data import celeba, image_folder, images
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data.info import DataInfo
 
 # Byte value -> its 8 pixels (0/255), most significant bit first as np.packbits writes them.
 # One table lookup per byte unpacks 2-3x faster than shifting and masking.
@@ -71,27 +71,6 @@ class ImageSource:
     @classmethod
     def from_images(cls, dataset: str, arrays: image_folder.ImageArrays) -> "ImageSource":
         return cls(dataset, arrays.images, arrays.source, arrays.location)
-
-
-@dataclasses.dataclass(frozen=True)
-class DataInfo:
-    """What the pipelines serve; ``as_dict()`` goes into logs, exports and results."""
-
-    dataset: str
-    source: str
-    location: str
-    image_shape: tuple[int, int, int]
-    num_examples: int
-    num_train: int
-    num_validation: int
-    batch_size: int
-    seed: int
-    split_seed: int
-    factor_names: tuple[str, ...] = ()
-    factors_num_values: tuple[int, ...] = ()
-
-    def as_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 def load_source(

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import tfbvae
 from tfbvae import errors, files
+from tfbvae.data.info import DataInfo
 from tfbvae.training import run_dir as layout
 from tfbvae.training.settings import Settings, SettingsError
 
@@ -32,27 +33,16 @@ class RunRecordError(errors.BadInput, ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class DataRecord:
-    """The data a run trained on (what :class:`tfbvae.data.pipeline.DataInfo` describes), and
-    how many held-out images each validation used (``None`` in records written before it was
+class DataRecord(DataInfo):
+    """The data a run trained on (the :class:`~tfbvae.data.info.DataInfo` of its pipelines, e.g.
+    ``source`` "dsprites-rendered (tfbvae renderer v1)" or "dsprites-official-npz"), and how
+    many held-out images each validation used (``None`` in records written before it was
     recorded)."""
 
-    dataset: str
-    source: str  # e.g. "dsprites-rendered (tfbvae renderer v1)", "dsprites-official-npz"
-    location: str
-    image_shape: tuple[int, int, int]
-    num_examples: int
-    num_train: int
-    num_validation: int
-    batch_size: int
-    seed: int
-    split_seed: int
-    factor_names: tuple[str, ...] = ()
-    factors_num_values: tuple[int, ...] = ()
     validation_images_used: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        record = json.loads(json.dumps(dataclasses.asdict(self)))
+        record = self.as_dict()
         if self.validation_images_used is None:
             del record["validation_images_used"]
         return record

@@ -260,7 +260,7 @@ def _data_record(settings: Settings, info: pipeline.DataInfo) -> DataRecord:
     """The data record of run.json and the export, with the validation images actually used."""
     used = min(info.num_validation,
                (validation_batches(settings, info.num_validation) or 0) * settings.batch_size)
-    return DataRecord.from_json({**info.as_dict(), "validation_images_used": used})
+    return DataRecord(**dataclasses.asdict(info), validation_images_used=used)
 
 
 def _fit_phases(start_step: int, settings: Settings) -> list[tuple[int, int, int]]:
