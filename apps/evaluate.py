@@ -31,20 +31,20 @@ from tfbvae.cli import app_runner
 from tfbvae.cli import model_flags
 from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
 
-FLAGS = flags.FLAGS
-model_flags.define_model_flags()
-flags.DEFINE_enum("dataset", "dsprites", ["dsprites"], "Ground-truth data set of the metrics.")
-flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images: auto (the official .npz when found, else rendered offline), rendered, official (--data_path) or tfds.")
-flags.DEFINE_string("data_path", None, "The official dSprites .npz (with --dsprites_source=official or auto).")
-flags.DEFINE_string("tfds_data_dir", None, "TensorFlow Datasets' data directory (with --dsprites_source=tfds).")
-flags.DEFINE_string("metrics", "all", "Comma-separated metrics (beta_vae, factor_vae, mig, dci, sap, modularity, unsupervised) or 'all'.")
-flags.DEFINE_enum("preset", "fast", ["fast", "paper"], "Sample counts: paper (disentanglement_lib's, tens of minutes) or fast (a quick look, about a minute).")
-flags.DEFINE_list("override", [], "Changes to the preset's counts, <metric>.<count>=N or all.<count>=N, e.g. dci.num_train=1000 or all.batch_size=16.")
-flags.DEFINE_integer("seed", 0, "Seed of every metric's sampling (each metric starts from it).")
-flags.DEFINE_string("output_dir", None, "Where the results go (default <run_dir>/evaluation for a run, evaluation/<name>_v<version> for an export).")
-flags.DEFINE_integer("batch_size", 256, "Images per encoder call.", lower_bound=1)
-flags.DEFINE_boolean("heldout", True, "Also measure reconstruction and KL on the images the model's run held out (its validation split).")
-flags.DEFINE_boolean("progress", True, "Show progress on stderr (a bar on a terminal, a line per metric otherwise).")
+FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
+model_flags.define_model_flags(FLAGS)
+flags.DEFINE_enum("dataset", "dsprites", ["dsprites"], "Ground-truth data set of the metrics.", flag_values=FLAGS)
+flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images: auto (the official .npz when found, else rendered offline), rendered, official (--data_path) or tfds.", flag_values=FLAGS)
+flags.DEFINE_string("data_path", None, "The official dSprites .npz (with --dsprites_source=official or auto).", flag_values=FLAGS)
+flags.DEFINE_string("tfds_data_dir", None, "TensorFlow Datasets' data directory (with --dsprites_source=tfds).", flag_values=FLAGS)
+flags.DEFINE_string("metrics", "all", "Comma-separated metrics (beta_vae, factor_vae, mig, dci, sap, modularity, unsupervised) or 'all'.", flag_values=FLAGS)
+flags.DEFINE_enum("preset", "fast", ["fast", "paper"], "Sample counts: paper (disentanglement_lib's, tens of minutes) or fast (a quick look, about a minute).", flag_values=FLAGS)
+flags.DEFINE_list("override", [], "Changes to the preset's counts, <metric>.<count>=N or all.<count>=N, e.g. dci.num_train=1000 or all.batch_size=16.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed of every metric's sampling (each metric starts from it).", flag_values=FLAGS)
+flags.DEFINE_string("output_dir", None, "Where the results go (default <run_dir>/evaluation for a run, evaluation/<name>_v<version> for an export).", flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 256, "Images per encoder call.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_boolean("heldout", True, "Also measure reconstruction and KL on the images the model's run held out (its validation split).", flag_values=FLAGS)
+flags.DEFINE_boolean("progress", True, "Show progress on stderr (a bar on a terminal, a line per metric otherwise).", flag_values=FLAGS)
 
 
 def default_output_dir(source) -> str:
@@ -55,7 +55,7 @@ def default_output_dir(source) -> str:
     return run_layout.output_dir(run_layout.EVALUATION, source.kind, source.path, name, source.version)
 
 
-def main(argv: list[str]) -> int:
+def _main(argv: list[str]) -> int:
     """Evaluates the model the flags name and writes the results; refusals reach the user
     through :mod:`tfbvae.cli.app_runner`."""
     from tfbvae.evaluation.model_evaluation import evaluate_model
@@ -82,5 +82,8 @@ def _settings_from_flags():
         tfds_data_dir=FLAGS.tfds_data_dir, heldout=FLAGS.heldout, progress=FLAGS.progress)
 
 
+
+main = app_runner.main_of(_main, FLAGS)  # main(argv) -> exit status, callable from Python
+
 if __name__ == "__main__":
-    app_runner.run(main)
+    app_runner.run(_main, FLAGS)

@@ -28,26 +28,29 @@ from tfbvae.cli import app_runner
 from tfbvae.cli import model_flags
 from tfbvae.serving.models_config import MODEL_NAME_PATTERN
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("run_dir", None, "Training run directory: exports its latest checkpoint.")
-flags.DEFINE_string("checkpoint", None, "With --run_dir: a checkpoint of the run (.../ckpt-<step>) instead of the latest.")
-flags.DEFINE_string("keras_model", None, "A .keras file of a tfbvae BetaVAE (model.save(...)).")
-flags.DEFINE_string("export_base", "exported_models", "Root of the export tree (TensorFlow Serving's base path).")
-flags.DEFINE_alias("base_dir", "export_base")  # its name before it matched apps/train.py's
+FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
+flags.DEFINE_string("run_dir", None, "Training run directory: exports its latest checkpoint.", flag_values=FLAGS)
+flags.DEFINE_string("checkpoint", None, "With --run_dir: a checkpoint of the run (.../ckpt-<step>) instead of the latest.", flag_values=FLAGS)
+flags.DEFINE_string("keras_model", None, "A .keras file of a tfbvae BetaVAE (model.save(...)).", flag_values=FLAGS)
+flags.DEFINE_string("export_base", "exported_models", "Root of the export tree (TensorFlow Serving's base path).", flag_values=FLAGS)
+flags.DEFINE_alias("base_dir", "export_base", flag_values=FLAGS)  # its name before it matched apps/train.py's
 flags.DEFINE_string(
     "model_name", None,
     "Served model name: <model_name>_encoder / _decoder. Default: <dataset>_<objective> of the "
     "run, or the .keras file's name.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_string(
     "kl_images", None,
     "A .npy of images (n, H, W, C), uint8 0..255 or float in [0, 1], on which the per-dimension "
     "KL stored in the metadata is measured.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_list(
     "crop", None,
     "Centre crop of encode_image_bytes before the resize: SIDE or HEIGHT,WIDTH. Default: the "
     "run's data set crop (CelebA: 148), else the largest centred square.",
+    flag_values=FLAGS,
 )
 
 
@@ -58,23 +61,28 @@ def _one_source(values: dict) -> bool:
 flags.register_multi_flags_validator(
     ["run_dir", "keras_model"], _one_source,
     message="Give exactly one of --run_dir (a training run directory) or --keras_model (a .keras file).",
+    flag_values=FLAGS,
 )
-flags.register_validator("run_dir", model_flags.check_run_dir)
+flags.register_validator("run_dir", model_flags.check_run_dir, flag_values=FLAGS)
 flags.register_validator(
     "keras_model", lambda v: v is None or (v.endswith(".keras") and os.path.isfile(v)),
     message="--keras_model must be an existing .keras file (saved with model.save('name.keras')).",
+    flag_values=FLAGS,
 )
 flags.register_validator(
     "kl_images", lambda v: v is None or (v.endswith(".npy") and os.path.isfile(v)),
     message="--kl_images must be an existing .npy file of images shaped (n, H, W, C).",
+    flag_values=FLAGS,
 )
 flags.register_validator(
     "model_name", lambda v: v is None or MODEL_NAME_PATTERN.fullmatch(v) is not None,
     message="--model_name must be letters, digits, '_', '.' or '-' (it names a directory and a URL), e.g. dsprites_capacity.",
+    flag_values=FLAGS,
 )
 flags.register_validator(
     "crop", lambda v: v is None or (len(v) in (1, 2) and all(s.strip().isdigit() and int(s) > 0 for s in v)),
     message="--crop must be SIDE or HEIGHT,WIDTH in pixels, e.g. --crop=148.",
+    flag_values=FLAGS,
 )
 
 
@@ -113,7 +121,7 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
     return model, metadata, name
 
 
-def main(argv: list[str]) -> None:
+def _main(argv: list[str]) -> None:
     """Exports the model the flags name; refusals reach the user through
     :mod:`tfbvae.cli.app_runner`."""
     import numpy as np
@@ -130,6 +138,10 @@ def main(argv: list[str]) -> None:
             "written by numpy.save of images shaped (n, H, W, C).") from None
     crop = [int(s) for s in FLAGS.crop] if FLAGS.crop else None
     crop = crop[0] if crop and len(crop) == 1 else crop
+    if crop is None:
+        from tfbvae.data.pipeline import image_crop
+
+        crop = image_crop((metadata.get("flags") or {}).get("dataset", ""))
     written = export_model(model, FLAGS.export_base, model_name, metadata, kl_images=kl_images, crop=crop)
     print(json.dumps(written, indent=2))
     print(
@@ -138,6 +150,9 @@ def main(argv: list[str]) -> None:
     )
 
 
+
+main = app_runner.main_of(_main, FLAGS)  # main(argv) -> exit status, callable from Python
+
 if __name__ == "__main__":
-    FLAGS.set_default("verbosity", -1)  # WARNING: TensorFlow's save logs hide the result
-    app_runner.run(main)
+    flags.FLAGS.set_default("verbosity", -1)  # WARNING: TensorFlow's save logs hide the result
+    app_runner.run(_main, FLAGS)

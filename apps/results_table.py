@@ -22,8 +22,8 @@ from tfbvae.cli import app_runner
 from tfbvae.training import run_dir as run_layout
 from tfbvae.training.settings import Settings
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output", None, "Also write the table to this file.")
+FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
+flags.DEFINE_string("output", None, "Also write the table to this file.", flag_values=FLAGS)
 
 METRIC_COLUMNS = (("beta_vae", "BetaVAE"), ("factor_vae", "FactorVAE"), ("mig", "MIG"),
                   ("dci", "DCI"), ("sap", "SAP"))
@@ -98,7 +98,7 @@ def read_result(path: str) -> dict:
     return record
 
 
-def main(argv: list[str]) -> int:
+def _main(argv: list[str]) -> int:
     """Prints (and with --output writes) the table of the result files given as arguments."""
     if len(argv) < 2:
         raise errors.BadInput("pass one or more metrics_<preset>_seed<seed>.json files, e.g. "
@@ -112,5 +112,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+
+main = app_runner.main_of(_main, FLAGS, takes_arguments=True)  # main(argv) -> exit status, callable from Python
+
 if __name__ == "__main__":
-    app_runner.run(main, takes_arguments=True)
+    app_runner.run(_main, FLAGS, takes_arguments=True)

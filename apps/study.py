@@ -27,15 +27,15 @@ from tfbvae.study.runner import STAGES, StudyOptions, run_study
 
 REPO = Path(__file__).resolve().parents[1]
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("study", None, "The study file, e.g. studies/dsprites_cpu.ini.", required=True)
-flags.DEFINE_string("study_dir", None, "The study's directory (default <repo>/runs/studies/<study name>).")
-flags.DEFINE_enum("stage", "all", list(STAGES), "What to do: train (and export) the unfinished runs, evaluate the finished ones not evaluated yet, aggregate the results, or all three.")
-flags.DEFINE_integer("workers", 1, "Commands run at once on this machine.", lower_bound=1)
-flags.DEFINE_integer("threads", 1, "TensorFlow threads per run (0: TensorFlow's default, every core).", lower_bound=0)
-flags.DEFINE_integer("task_index", None, "Only this run (0-based, as --list numbers them): train it, then evaluate it. Default: $SLURM_ARRAY_TASK_ID when set.", lower_bound=0)
-flags.DEFINE_boolean("list", False, "Print one line per run (index, cell, seed, state, shell command) and exit.")
-flags.DEFINE_float("progress_every", 300, "Seconds between progress lines of the running runs (0: none).", lower_bound=0)
+FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
+flags.DEFINE_string("study", None, "The study file, e.g. studies/dsprites_cpu.ini.", required=True, flag_values=FLAGS)
+flags.DEFINE_string("study_dir", None, "The study's directory (default <repo>/runs/studies/<study name>).", flag_values=FLAGS)
+flags.DEFINE_enum("stage", "all", list(STAGES), "What to do: train (and export) the unfinished runs, evaluate the finished ones not evaluated yet, aggregate the results, or all three.", flag_values=FLAGS)
+flags.DEFINE_integer("workers", 1, "Commands run at once on this machine.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("threads", 1, "TensorFlow threads per run (0: TensorFlow's default, every core).", lower_bound=0, flag_values=FLAGS)
+flags.DEFINE_integer("task_index", None, "Only this run (0-based, as --list numbers them): train it, then evaluate it. Default: $SLURM_ARRAY_TASK_ID when set.", lower_bound=0, flag_values=FLAGS)
+flags.DEFINE_boolean("list", False, "Print one line per run (index, cell, seed, state, shell command) and exit.", flag_values=FLAGS)
+flags.DEFINE_float("progress_every", 300, "Seconds between progress lines of the running runs (0: none).", lower_bound=0, flag_values=FLAGS)
 
 
 def task_index() -> int | None:
@@ -46,7 +46,7 @@ def task_index() -> int | None:
     return int(slurm) if slurm and slurm.isdigit() else None
 
 
-def main(argv: list[str]) -> int:
+def _main(argv: list[str]) -> int:
     outcome = run_study(StudyOptions(
         study=Path(FLAGS.study).resolve(), repo=REPO,
         study_dir=Path(FLAGS.study_dir).resolve() if FLAGS.study_dir else None,
@@ -57,5 +57,8 @@ def main(argv: list[str]) -> int:
     return EXIT_FAILURE if outcome.failures else 0
 
 
+
+main = app_runner.main_of(_main, FLAGS)  # main(argv) -> exit status, callable from Python
+
 if __name__ == "__main__":
-    app_runner.run(main)  # tfbvae's errors: one ERROR line and their exit status
+    app_runner.run(_main, FLAGS)  # tfbvae's errors: one ERROR line and their exit status

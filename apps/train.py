@@ -73,7 +73,7 @@ def settings_from_flags(fv: flags.FlagValues) -> Settings:
     return Settings(**{field.name: fv[field.name].value for field in dataclasses.fields(Settings)})
 
 
-def main(argv: list[str]) -> int:
+def _main(argv: list[str]) -> int:
     """Trains (or resumes) the run the flags describe; tfbvae's errors reach the user through
     :mod:`tfbvae.cli.app_runner` as one message and an exit status."""
     import logging
@@ -84,13 +84,16 @@ def main(argv: list[str]) -> int:
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("tfbvae").setLevel(logging.INFO)
 
-    result = training.train(settings_from_flags(flags.FLAGS))
+    result = training.train(settings_from_flags(FLAGS))
     print(f"Done: {result.run_dir} at step {result.step}.")
     if result.export:
         print(f"Exported: {result.export['encoder']} and {result.export['decoder']}")
     return 0
 
 
+FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
+define_flags(FLAGS)
+main = app_runner.main_of(_main, FLAGS)  # main(argv) -> exit status, callable from Python
+
 if __name__ == "__main__":
-    define_flags(flags.FLAGS)
-    app_runner.run(main)
+    app_runner.run(_main, FLAGS)

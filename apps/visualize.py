@@ -37,28 +37,28 @@ from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
 
 PICTURES = ("traversals", "gif", "reconstructions", "samples", "kl_curves")
 
-FLAGS = flags.FLAGS
-model_flags.define_model_flags()
-flags.DEFINE_string("output_dir", None, "Where the pictures go (default <run_dir>/pictures for a run, pictures/<name>_v<version> for an export).")
-flags.DEFINE_list("what", list(PICTURES), f"Pictures to draw: some of {', '.join(PICTURES)}.")
-flags.DEFINE_string("images", None, "A .npy of input images (n, H, W, C), uint8 0..255 or float in [0, 1]; default: dSprites samples.")
-flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images when --images is not given (auto: the official .npz when found, else rendered).")
-flags.DEFINE_string("data_path", None, "The official dSprites .npz.")
-flags.DEFINE_integer("num_images", 8, "Input images shown as reconstructions (the first one is traversed).", lower_bound=1)
-flags.DEFINE_integer("gif_images", 3, "Input images (rows) of the animated traversal.", lower_bound=1)
-flags.DEFINE_float("span", 3.0, "Traversals move each latent from mean - span to mean + span.", lower_bound=0.0)
-flags.DEFINE_integer("steps", 9, "Values per traversal (columns of the PNG; the GIF plays them there and back).", lower_bound=2)
-flags.DEFINE_integer("num_samples", 32, "Images decoded from prior samples z ~ N(0, I).", lower_bound=1)
-flags.DEFINE_integer("frame_ms", 120, "Milliseconds per GIF frame.", lower_bound=10)
-flags.DEFINE_boolean("label_factors", True, "Label each traversal row with the dSprites factor its latent encodes most (normalised mutual information, as MIG) when the model is a dSprites model and --images is not given.")
-flags.DEFINE_integer("factor_samples", 10000, "dSprites images encoded to name the factor of each latent.", lower_bound=100)
-flags.DEFINE_integer("seed", 0, "Seed of the chosen dSprites images and the prior samples.")
+FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
+model_flags.define_model_flags(FLAGS)
+flags.DEFINE_string("output_dir", None, "Where the pictures go (default <run_dir>/pictures for a run, pictures/<name>_v<version> for an export).", flag_values=FLAGS)
+flags.DEFINE_list("what", list(PICTURES), f"Pictures to draw: some of {', '.join(PICTURES)}.", flag_values=FLAGS)
+flags.DEFINE_string("images", None, "A .npy of input images (n, H, W, C), uint8 0..255 or float in [0, 1]; default: dSprites samples.", flag_values=FLAGS)
+flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images when --images is not given (auto: the official .npz when found, else rendered).", flag_values=FLAGS)
+flags.DEFINE_string("data_path", None, "The official dSprites .npz.", flag_values=FLAGS)
+flags.DEFINE_integer("num_images", 8, "Input images shown as reconstructions (the first one is traversed).", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("gif_images", 3, "Input images (rows) of the animated traversal.", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_float("span", 3.0, "Traversals move each latent from mean - span to mean + span.", lower_bound=0.0, flag_values=FLAGS)
+flags.DEFINE_integer("steps", 9, "Values per traversal (columns of the PNG; the GIF plays them there and back).", lower_bound=2, flag_values=FLAGS)
+flags.DEFINE_integer("num_samples", 32, "Images decoded from prior samples z ~ N(0, I).", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer("frame_ms", 120, "Milliseconds per GIF frame.", lower_bound=10, flag_values=FLAGS)
+flags.DEFINE_boolean("label_factors", True, "Label each traversal row with the dSprites factor its latent encodes most (normalised mutual information, as MIG) when the model is a dSprites model and --images is not given.", flag_values=FLAGS)
+flags.DEFINE_integer("factor_samples", 10000, "dSprites images encoded to name the factor of each latent.", lower_bound=100, flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed of the chosen dSprites images and the prior samples.", flag_values=FLAGS)
 flags.register_validator(
     "what", lambda v: bool(v) and set(v) <= set(PICTURES),
-    message=f"--what takes a comma-separated subset of {', '.join(PICTURES)}.")
+    message=f"--what takes a comma-separated subset of {', '.join(PICTURES)}.", flag_values=FLAGS)
 flags.register_validator(
     "images", lambda v: v is None or (v.endswith(".npy") and os.path.isfile(v)),
-    message="--images must be an existing .npy file of images shaped (n, H, W, C).")
+    message="--images must be an existing .npy file of images shaped (n, H, W, C).", flag_values=FLAGS)
 
 
 def default_output_dir(source) -> str:
@@ -96,7 +96,7 @@ def input_images(source, count: int):
     return data.sample_observations(count, np.random.RandomState(FLAGS.seed)), data
 
 
-def main(argv: list[str]) -> int:
+def _main(argv: list[str]) -> int:
     """Draws the pictures of the model the flags name; refusals reach the user through
     :mod:`tfbvae.cli.app_runner`."""
     from tfbvae.trained_model import open_model
@@ -108,6 +108,7 @@ def main(argv: list[str]) -> int:
         raise errors.BadInput(str(err)) from None
     kl, kl_source = source.kl_per_dim(images)
     from tfbvae import visualization as vis
+    from tfbvae.training import event_files
     from tfbvae.evaluation.report import portable_record, write_json
     from tfbvae.visualization import kl_bar_chart, reconstruction_grid
     output_dir = FLAGS.output_dir or default_output_dir(source)
@@ -140,7 +141,7 @@ def main(argv: list[str]) -> int:
     notes = []
     if "kl_curves" in what:
         logs = source.log_dir()
-        history, capacity = vis.kl_history(logs, source.latent_dim) if logs else ({}, None)
+        history, capacity = event_files.kl_history(logs, source.latent_dim) if logs else ({}, None)
         if history:
             save("kl_curves", vis.kl_curves(history, capacity))
         else:
@@ -168,5 +169,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+
+main = app_runner.main_of(_main, FLAGS)  # main(argv) -> exit status, callable from Python
+
 if __name__ == "__main__":
-    app_runner.run(main)
+    app_runner.run(_main, FLAGS)

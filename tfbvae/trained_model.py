@@ -143,7 +143,7 @@ class RunModel(ModelSource):
         logs = self.log_dir()
         if logs is None:
             return None, f"no TensorBoard logs in {run_layout.train_logs(self.path)}"
-        from tfbvae.visualization import kl_history
+        from tfbvae.training.event_files import kl_history
 
         history, _ = kl_history(logs, self.latent_dim)
         values = []

@@ -198,21 +198,6 @@ def samples_grid(model, latent_dim: int, num: int = 32, seed: int = 0, columns: 
     return tile([images[i:i + columns] for i in range(0, num, columns)])
 
 
-def kl_history(
-    log_dir: str | os.PathLike, latent_dim: int
-) -> tuple[dict[int, list[tuple[int, float]]], list[tuple[int, float]] | None]:
-    """Each latent dimension's KL over training, read back from a run's TensorBoard training
-    logs (the training app's ``kl_per_dim/kl_<d>`` scalars), and C when the run logged one:
-    ``({dim: [(step, nats), ...]}, [(step, C), ...] or None)``."""
-    from tfbvae.training import tags
-    from tfbvae.training.event_files import read_scalars
-
-    scalars = read_scalars(log_dir)
-    kl_tags = {dim: tags.scalar_tag(tags.kl_metric(dim)) for dim in range(latent_dim)}
-    per_dim = {dim: scalars[tag] for dim, tag in kl_tags.items() if tag in scalars}
-    return per_dim, scalars.get(tags.scalar_tag(tags.CAPACITY))
-
-
 def kl_curves(
     history: dict[int, list[tuple[int, float]]],
     capacity: list[tuple[int, float]] | None = None,

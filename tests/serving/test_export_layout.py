@@ -201,9 +201,10 @@ def test_without_kl_images_the_metadata_kl_is_kept(model, tmp_path):
 
 
 def test_celeba_runs_export_their_crop_for_image_bytes():
-    assert export.data_crop({"flags": {"dataset": "celeba"}}) == 148
-    assert export.data_crop({"flags": {"dataset": "dsprites"}}) is None
-    assert export.data_crop({}) is None
+    from tfbvae.data.pipeline import image_crop
+
+    assert image_crop("celeba") == 148
+    assert image_crop("dsprites") is None and image_crop("image_folder") is None
 
 
 def test_models_config_serves_every_exported_model(tmp_path):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from tfbvae import visualization as vis
 from tfbvae.serving.export import kl_per_dim
+from tfbvae.training import event_files
 from tfbvae.training.tags import scalar_tag
 from visualize_testing import LATENT_DIM, UNUSED, model_with_an_unused_latent, sprite_images
 
@@ -119,14 +120,14 @@ def write_training_logs(log_dir, latent_dim: int, steps) -> dict:
 def test_kl_curves_are_read_back_from_event_files_and_plotted(tmp_path):
     steps = [100, 200, 300, 400]
     expected = write_training_logs(tmp_path / "train", 3, steps)
-    history, capacity = vis.kl_history(tmp_path / "train", 3)
+    history, capacity = event_files.kl_history(tmp_path / "train", 3)
     assert sorted(history) == [0, 1, 2]
     for dim in range(3):
         assert [s for s, _ in history[dim]] == steps
         np.testing.assert_allclose([v for _, v in history[dim]], [v for _, v in expected[dim]],
                                    rtol=1e-6)
     np.testing.assert_allclose([v for _, v in capacity], [0.01 * s for s in steps], rtol=1e-6)
-    assert vis.kl_history(tmp_path / "train", 2)[0].keys() == {0, 1}
+    assert event_files.kl_history(tmp_path / "train", 2)[0].keys() == {0, 1}
 
     path = vis.save_png(vis.kl_curves(history, capacity, size=(640, 480)), tmp_path / "kl.png")
     plot = Image.open(path)

@@ -1,6 +1,8 @@
 """How every app runs: flags checked first, and each refusal one message and an exit status.
 
-``run(main)`` replaces ``absl.app.run(main)`` in ``apps/*.py``. It parses the flags (an app
+``run(main, FLAGS)`` replaces ``absl.app.run(main)`` in ``apps/*.py``, and ``main_of(main,
+FLAGS)`` gives each app a ``main(argv)`` that Python can call; every app defines its flags on
+its own ``FlagValues``, so importing an app (or two) changes nothing. It parses the flags (an app
 defines them without importing TensorFlow, so a wrong flag is answered at once), calls
 ``main``, and turns what the user has to act on into ``ERROR: <message>`` on stderr (the
 message names the problem and the fix) and the exit status, never a traceback:
@@ -43,10 +45,10 @@ def refuse(message: str, exit_code: int) -> int:
     return exit_code
 
 
-def parse_flags(argv: Sequence[str]) -> list[str]:
+def parse_flags(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> list[str]:
     """absl's flag parsing, with a flag error refused as bad input (one line, exit 2)."""
     try:
-        return flags.FLAGS(list(argv))
+        return fv(list(argv))
     except flags.Error as err:
         hint = " (--helpfull lists the flags)" if isinstance(err, flags.UnrecognizedFlagError) else ""
         sys.exit(refuse(f"{err}{hint}", errors.EXIT_BAD_INPUT))
@@ -73,6 +75,33 @@ def guarded(main: Main, takes_arguments: bool = False) -> Main:
     return run_main
 
 
-def run(main: Main, takes_arguments: bool = False) -> None:
-    """Runs an app's ``main`` as described in the module docstring (exits the process)."""
-    app.run(guarded(main, takes_arguments), flags_parser=parse_flags)
+def run(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = False) -> None:
+    """Runs an app's ``main`` as a program, as described in the module docstring (exits the
+    process). The app's own flags join absl's (``--helpfull``, ``--flagfile``,
+    ``--only_check_args``, ``--verbosity``) for the command line; the flags are shared objects,
+    so the app reads the parsed values from ``app_flags``."""
+    flags.FLAGS.append_flag_values(app_flags)
+
+    def parse(argv: Sequence[str]) -> list[str]:
+        rest = parse_flags(argv)
+        app_flags.mark_as_parsed()
+        return rest
+
+    app.run(guarded(main, takes_arguments), flags_parser=parse)
+
+
+def main_of(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = False
+            ) -> Callable[[Sequence[str]], int]:
+    """An app's ``main(argv)`` to call from Python (a test, a notebook): parses ``argv``
+    (``argv[0]`` the program's name) into the app's own flags, runs ``main`` and returns the
+    exit status that the program would exit with, the refusals printed as one line."""
+
+    def main_with_argv(argv: Sequence[str]) -> int:
+        app_flags.unparse_flags()
+        try:
+            rest = app_flags(list(argv))
+        except flags.Error as err:
+            return refuse(str(err), errors.EXIT_BAD_INPUT)
+        return guarded(main, takes_arguments)(rest) or 0
+
+    return main_with_argv

@@ -54,7 +54,7 @@ def check_run_dir(value: str | None) -> bool:
     return True
 
 
-def define_model_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+def define_model_flags(fv: flags.FlagValues) -> None:
     """Defines ``--model`` (required, checked by :func:`check_model`) and ``--checkpoint``."""
     flags.DEFINE_string("model", None, MODEL_HELP, required=True, flag_values=fv)
     flags.DEFINE_string("checkpoint", None, "With a run directory: one of its checkpoints "

@@ -18,11 +18,11 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfbvae.names import DATASETS as DATASET_NAMES
 from tfbvae.data import celeba, image_folder, images
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites import sources as dsprites_sources
 from tfbvae.data.info import DataInfo
+from tfbvae.names import DATASETS as DATASET_NAMES
 
 # Byte value -> its 8 pixels (0/255), most significant bit first as np.packbits writes them.
 # One table lookup per byte unpacks 2-3x faster than shifting and masking.
@@ -316,3 +316,10 @@ def make_datasets(
         validation_batch_size=validation_batch_size,
         start_step=start_step,
     )
+
+
+def image_crop(dataset: str) -> int | None:
+    """The centre crop (a square's side) that ``dataset``'s pipeline takes before resizing, so
+    that an export prepares a raw photo as training did (CelebA: Higgins et al.'s 148-pixel
+    square of the aligned faces); ``None``: the largest centred square."""
+    return celeba.CROP if dataset == "celeba" else None

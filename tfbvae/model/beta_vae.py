@@ -11,7 +11,6 @@ from tfbvae.model.divergences import gaussian_kl_per_dim
 from tfbvae.model.likelihoods import BernoulliLikelihood, Likelihood
 from tfbvae.model.objectives import BetaObjective, Objective
 from tfbvae.pixels import images_to_float
-from tfbvae.training import strategies
 
 
 def cross_replica_mean(value):
@@ -26,6 +25,16 @@ def cross_replica_mean(value):
     return replica.all_reduce(tf.distribute.ReduceOp.MEAN, value)
 
 
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """How many processes (``chief`` and ``worker`` tasks of ``TF_CONFIG``) train together under
+    a ``MultiWorkerMirroredStrategy``; 1 for every other strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    spec = resolver.cluster_spec()
+    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
+
+
 def _step_logs(logs: dict) -> dict:
     """A step's logs in the shape Keras' ``fit``/``evaluate`` can combine across replicas.
 
@@ -35,7 +44,7 @@ def _step_logs(logs: dict) -> dict:
     dimensions"; tensorflow/tensorflow#72388); as one-element vectors each reduces to the same
     scalar. On one worker Keras reduces scalars itself, and they are left as they are.
     """
-    if strategies.num_workers(tf.distribute.get_strategy()) == 1:
+    if num_workers(tf.distribute.get_strategy()) == 1:
         return logs
     return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 

@@ -124,8 +124,8 @@ def export_model(
             without them, ``metadata["kl_per_dim"]`` is used if present.
         crop: the centre crop that ``encode_image_bytes`` takes before resizing (as in
             ``tfbvae.data.images.crop_box``): a side or ``(height, width)``. ``None``: the
-            training data's crop when ``metadata["flags"]["dataset"]`` names one (CelebA:
-            148), else the largest centred square.
+            largest centred square. The training data's crop, when its pipeline takes one,
+            comes from :func:`tfbvae.data.pipeline.image_crop` (CelebA: 148).
 
     Returns:
         ``{"version", "encoder", "decoder", "encoder_metadata", "decoder_metadata",
@@ -133,7 +133,7 @@ def export_model(
     """
     _check_exportable(model, model_name)
     run = dict(metadata or {})
-    crop = _normalise_crop(crop if crop is not None else data_crop(run))
+    crop = _normalise_crop(crop)
     modules = {"encoder": encoder_module(model, crop), "decoder": decoder_module(model)}
     described = describe_export(model, model_name, run, crop, modules, kl_images)
     model_dirs = {part: os.path.join(os.path.abspath(base_dir), model_name, part) for part in PARTS}
@@ -160,16 +160,6 @@ def _normalise_crop(crop: int | Iterable[int] | None) -> tuple[int, int] | None:
             f"crop must be None (largest centred square), a side or (height, width) > 0; got {crop}."
         )
     return crop
-
-
-def data_crop(run: dict) -> int | None:
-    """The centre crop of the run's training images (``None``: largest centred square), so
-    that ``encode_image_bytes`` prepares a raw photo as training did."""
-    if (run.get("flags") or {}).get("dataset") == "celeba":
-        from tfbvae.data.celeba import CROP
-
-        return CROP
-    return None
 
 
 @dataclasses.dataclass(frozen=True)

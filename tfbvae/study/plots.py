@@ -77,7 +77,8 @@ def kl_curves_of_cell(cell: str, runs: Sequence[Run], path: Path) -> Path | None
     """Each seed's per-latent KL over training (its TensorBoard ``kl_per_dim`` scalars),
     stacked top to bottom; a seed without logs gets a one-line note. None when no seed has
     logs yet (nothing is written)."""
-    from tfbvae.visualization import kl_curves, kl_history, save_png
+    from tfbvae.training.event_files import kl_history
+    from tfbvae.visualization import kl_curves, save_png
 
     pictures, drawn = [], False
     for run in runs:

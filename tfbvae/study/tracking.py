@@ -69,7 +69,7 @@ def tracking_of_run(run_dir: Path, latent_dim: int, steps: int) -> dict[str, Any
     log_dir = run_layout.train_logs(run_dir)
     if not log_dir.is_dir():
         return {}
-    from tfbvae.visualization import kl_history  # loads TensorFlow
+    from tfbvae.training.event_files import kl_history  # loads TensorFlow
 
     per_dim, capacity = kl_history(log_dir, latent_dim)
     if not per_dim:

@@ -15,6 +15,7 @@ from typing import Iterator
 import tensorflow as tf
 
 from tfbvae import files
+from tfbvae.training import tags
 
 EVENT_FILE_MARK = "tfevents"
 
@@ -102,3 +103,15 @@ def image_steps(log_dir: str | os.PathLike) -> dict[str, list[int]]:
                 if value.metadata.plugin_data.plugin_name == "images":
                     steps[value.tag].append(int(event.step))
     return {tag: sorted(s) for tag, s in steps.items()}
+
+
+def kl_history(
+    log_dir: str | os.PathLike, latent_dim: int
+) -> tuple[dict[int, list[tuple[int, float]]], list[tuple[int, float]] | None]:
+    """Each latent dimension's KL over training, read back from a run's TensorBoard training
+    logs (the training app's ``kl_per_dim/kl_<d>`` scalars), and C when the run logged one:
+    ``({dim: [(step, nats), ...]}, [(step, C), ...] or None)``."""
+    scalars = read_scalars(log_dir)
+    kl_tags = {dim: tags.scalar_tag(tags.kl_metric(dim)) for dim in range(latent_dim)}
+    per_dim = {dim: scalars[tag] for dim, tag in kl_tags.items() if tag in scalars}
+    return per_dim, scalars.get(tags.scalar_tag(tags.CAPACITY))

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tfbvae.model.beta_vae import num_workers  # the model reduces its logs by it too
 from tfbvae.names import STRATEGIES  # the apps read the names without TensorFlow
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type in (None, "chief") or (
         task_type == "worker" and task_id == 0 and "chief" not in cluster
     )
-
-
-def num_workers(strategy: tf.distribute.Strategy) -> int:
-    """How many processes (``chief`` and ``worker`` tasks of ``TF_CONFIG``) train together under
-    a ``MultiWorkerMirroredStrategy``; 1 for every other strategy."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return 1
-    spec = resolver.cluster_spec()
-    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
 
 
 def sync_from_chief(strategy: tf.distribute.Strategy, variables: Sequence) -> None:

@@ -519,6 +519,7 @@ def export(model: keras.Model, settings: Settings, metadata: dict, kl_images=Non
     from tfbvae.serving.export import export_model
 
     base = export_base(settings)
-    paths = export_model(model, base, settings.model_name, metadata, kl_images=kl_images)
+    paths = export_model(model, base, settings.model_name, metadata, kl_images=kl_images,
+                         crop=pipeline.image_crop(settings.dataset))
     log.info("Exported %s to %s.", settings.model_name, base)
     return paths
