@@ -460,3 +460,14 @@ def run_tf_and_torch(
     ]
     reference = parse_contender((list(torch_specs) or list(tf_specs))[0])[0]
     return run_contenders(workers, args, reference, flop_per_item, peak_seconds)
+
+
+def worker_argv(module: str, args, kind: str, spec: str, **extra: object) -> list[str]:
+    """``python`` arguments that start one benchmark worker of ``module`` (``-m`` form) for the
+    contender ``spec``, with the run's shared settings and ``extra`` ones (``--name value``)."""
+    argv = ["-m", module, "--worker", kind, "--spec", spec]
+    for name, value in {"batch_size": args.batch_size, "window_seconds": args.window_seconds,
+                        "warmup_steps": args.warmup_steps, **extra, "device": args.device,
+                        "mixed_precision": args.mixed_precision}.items():
+        argv += [f"--{name}", str(value)]
+    return argv

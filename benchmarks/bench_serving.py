@@ -137,15 +137,6 @@ def torch_worker(args, options: dict) -> None:
     _timing.serve({**handlers, "peak": peak})
 
 
-def worker_argv(args, kind: str, spec: str, saved_model: str) -> list[str]:
-    return [
-        "-m", "benchmarks.bench_serving", "--worker", kind, "--spec", spec,
-        "--saved_model", saved_model, "--batch_size", str(args.batch_size),
-        "--window_seconds", str(args.window_seconds), "--warmup_steps", str(args.warmup_steps),
-        "--device", args.device, "--mixed_precision", args.mixed_precision,
-    ]  # fmt: skip
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch_size", type=int, default=256)
@@ -182,7 +173,8 @@ def main(argv=None) -> dict:
         torch_specs = [] if args.no_torch else (args.torch or ["torch_inference"])
         return _timing.run_tf_and_torch(
             args, tf_specs, torch_specs,
-            lambda kind, spec: worker_argv(args, kind, spec, saved_model),
+            lambda kind, spec: _timing.worker_argv("benchmarks.bench_serving", args, kind, spec,
+                                                  saved_model=saved_model),
             FORWARD_ENCODER_FLOP_PER_IMAGE, args.peak_seconds,
         )
 

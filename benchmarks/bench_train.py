@@ -262,15 +262,6 @@ def torch_worker(args, options: dict) -> None:
 
 
 # -- the parent --------------------------------------------------------------------------------
-def worker_argv(args, kind: str, spec: str) -> list[str]:
-    return [
-        "-m", "benchmarks.bench_train", "--worker", kind, "--spec", spec,
-        "--batch_size", str(args.batch_size), "--window_seconds", str(args.window_seconds),
-        "--warmup_steps", str(args.warmup_steps), "--dataset_size", str(args.dataset_size),
-        "--device", args.device, "--mixed_precision", args.mixed_precision,
-    ]  # fmt: skip
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch_size", type=int, default=64)
@@ -293,7 +284,8 @@ def main(argv=None) -> dict:
         f"objective, Adam; device {args.device}, mixed precision {args.mixed_precision}"
     )
     return _timing.run_tf_and_torch(
-        args, tf_specs, torch_specs, lambda kind, spec: worker_argv(args, kind, spec),
+        args, tf_specs, torch_specs, lambda kind, spec: _timing.worker_argv("benchmarks.bench_train", args, kind, spec,
+                                                        dataset_size=args.dataset_size),
         TRAIN_FLOP_PER_IMAGE, args.peak_seconds,
     )
 

@@ -81,6 +81,9 @@ def run(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = False) 
     ``--only_check_args``, ``--verbosity``) for the command line; the flags are shared objects,
     so the app reads the parsed values from ``app_flags``."""
     flags.FLAGS.append_flag_values(app_flags)
+    for module, module_flags in app_flags.flags_by_module_dict().items():
+        for flag in module_flags:  # so that --help and --helpfull list them under the app
+            flags.FLAGS.register_flag_by_module(module, flag)
 
     def parse(argv: Sequence[str]) -> list[str]:
         rest = parse_flags(argv)
