@@ -10,15 +10,16 @@ from tfbvae import visualization as vis
 from tfbvae.serving.export import kl_per_dim
 from tfbvae.training import event_files
 from tfbvae.training.tags import scalar_tag
-from visualize_testing import LATENT_DIM, UNUSED, model_with_an_unused_latent, sprite_images
+
+LATENT_DIM, UNUSED = 4, 2  # the test model's latents; latent UNUSED carries nothing
 
 TILE = 64 + 2  # a 64-pixel tile and the gap after it
 LABEL_WIDTH, HEADER = 92, 20  # the traversal grid's label column and offsets row
 
 
 @pytest.fixture(scope="module")
-def model_and_kl():
-    model = model_with_an_unused_latent()
+def model_and_kl(model_with_an_unused_latent, sprite_images):
+    model = model_with_an_unused_latent(LATENT_DIM, UNUSED)
     kl = np.asarray(kl_per_dim(model, sprite_images(16)))
     return model, kl
 
@@ -30,7 +31,7 @@ def test_the_unused_latent_has_zero_kl_and_the_others_do_not(model_and_kl):
 
 
 def test_traversal_grid_has_one_row_per_latent_ordered_by_kl_and_the_unused_one_is_constant(
-        model_and_kl, tmp_path):
+        model_and_kl, tmp_path, sprite_images):
     model, kl = model_and_kl
     image = sprite_images(1, seed=3)[0]
     steps = 5
@@ -64,13 +65,14 @@ def test_traversal_grid_has_one_row_per_latent_ordered_by_kl_and_the_unused_one_
     assert (grid[:HEADER, LABEL_WIDTH:] < 128).any()  # the offsets are written above
 
 
-def test_traversal_tiles_refuse_a_kl_of_another_latent_size(model_and_kl):
+def test_traversal_tiles_refuse_a_kl_of_another_latent_size(model_and_kl, sprite_images):
     model, _ = model_and_kl
     with pytest.raises(ValueError, match="kl_per_dim has 3 values, the model has 4 latents"):
         vis.traversal_tiles(model, sprite_images(1), [1.0, 2.0, 3.0], [0.0])
 
 
-def test_gif_has_a_frame_per_offset_there_and_back_with_one_column_per_latent(model_and_kl, tmp_path):
+def test_gif_has_a_frame_per_offset_there_and_back_with_one_column_per_latent(
+        model_and_kl, tmp_path, sprite_images):
     model, kl = model_and_kl
     steps, rows = 4, 2
     frames = vis.traversal_frames(model, sprite_images(rows), kl, span=2.0, steps=steps)

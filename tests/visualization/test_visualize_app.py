@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +13,9 @@ from PIL import Image
 
 from tfbvae.evaluation import representation
 from tfbvae.serving.export import export_model
-from train_testing import REPO, tiny_config
-from visualize_testing import (LATENT_DIM, UNUSED, decoded_uint8, expected_traversal,
-                               gaussian_kl_per_dim, model_with_an_unused_latent, sprite_images)
 
+REPO = Path(__file__).resolve().parents[2]
+LATENT_DIM, UNUSED = 4, 2  # the exported model's latents; latent UNUSED carries nothing
 TILE = 64 + 2
 LABEL_WIDTH, HEADER = 92, 20  # the traversal grid's label column and offsets row
 
@@ -29,13 +29,40 @@ def image(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-@pytest.fixture(scope="module")
-def exported_model():
-    return model_with_an_unused_latent()
+def decoded_uint8(model, z) -> np.ndarray:
+    """``model``'s decoded images of codes ``z`` as the pictures' uint8 grey levels."""
+    return np.round(np.clip(np.asarray(model.decode_images(np.asarray(z, np.float32))), 0, 1)
+                    * 255).astype(np.uint8)[..., 0]
+
+
+def expected_traversal(model, image, kl, span: float, steps: int) -> np.ndarray:
+    """The traversal tiles the pictures must show, computed here from ``model`` itself:
+    ``[row, column]`` decodes the posterior mean of ``image`` with only the ``row``-th largest-KL
+    latent moved by ``linspace(-span, span, steps)[column]``; shape ``(latents, steps, H, W)``."""
+    image = np.asarray(image, np.float32)[None]
+    image = image / 255.0 if image.max() > 1 else image
+    mean = np.asarray(model.encode(image)[0])[0]
+    order = np.argsort(-np.asarray(kl, np.float64), kind="stable")
+    offsets = np.linspace(-span, span, steps).astype(np.float32)
+    z = np.repeat(np.repeat(mean[None, None], len(order), 0), steps, 1)
+    for row, dim in enumerate(order):
+        z[row, :, dim] += offsets
+    return decoded_uint8(model, z.reshape(-1, len(mean))).reshape(len(order), steps, *image.shape[1:3])
+
+
+def gaussian_kl_per_dim(model, images) -> np.ndarray:
+    """Mean over ``images`` of KL(q(z|x) || N(0, I)) per latent, by its closed form."""
+    mean, log_var = (np.asarray(t, np.float64) for t in model.encode(np.asarray(images, np.float32) / 255.0))
+    return np.mean(0.5 * (mean ** 2 + np.exp(log_var) - 1.0 - log_var), axis=0)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, exported_model):
+def exported_model(model_with_an_unused_latent):
+    return model_with_an_unused_latent(LATENT_DIM, UNUSED)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, exported_model, sprite_images):
     base = tmp_path_factory.mktemp("exported_models")
     export_model(exported_model, str(base), "tiny", {"step": 3}, kl_images=sprite_images(16))
     return base / "tiny"
@@ -53,7 +80,7 @@ def assert_close_pixels(got: np.ndarray, expected: np.ndarray, what: str):
     assert difference.max() <= 1, f"{what}: {np.count_nonzero(difference > 1)} pixels differ"
 
 
-def test_pictures_of_an_export(exported, exported_model, tmp_path):
+def test_pictures_of_an_export(exported, exported_model, tmp_path, sprite_images):
     """The pictures' numbers against the model itself: the KL (export metadata = the closed
     form on the export's kl_images), reconstructions, samples from the seeded prior, and every
     traversal tile (rows by KL, each moving only its own latent). Catches a wrong row order,
@@ -110,7 +137,7 @@ def test_pictures_of_an_export(exported, exported_model, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, tiny_config):
     """A real 10-step training run (1024 rendered dSprites, batch 8, logs every 5 steps)."""
     from tfbvae.training import train as training
 
@@ -156,7 +183,7 @@ def test_a_missing_model_is_refused_before_anything_is_drawn(tmp_path):
     assert result.returncode == 2 and "--what takes a comma-separated subset" in result.stderr
 
 
-def test_a_run_directory_opens_as_its_latest_checkpoint(run_dir):
+def test_a_run_directory_opens_as_its_latest_checkpoint(run_dir, sprite_images):
     from tfbvae.trained_model import open_model
 
     source = open_model(run_dir)

@@ -12,7 +12,6 @@ from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.networks import build_networks
 from tfbvae.pixels import UNIT_RANGE_RULE
 from tfbvae.serving.export import export_model
-from train_testing import REPO
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +37,12 @@ def write(path, array: np.ndarray | None) -> str:
      f"{UNIT_RANGE_RULE} (or uint8 0..255); got int64 values from 255.0 to 255.0"),
     (None, "is not a readable .npy array: "),
 ], ids=["float outside [0, 1]", "int64 0..255", "not a .npy"])
-def test_unusable_images_are_refused_in_one_line(exported, tmp_path, array, found):
+def test_unusable_images_are_refused_in_one_line(exported, tmp_path, array, found, repo):
     images = write(tmp_path / "images.npy", array)
     result = subprocess.run(
-        [sys.executable, str(REPO / "apps" / "visualize.py"), f"--model={exported}",
+        [sys.executable, str(repo / "apps" / "visualize.py"), f"--model={exported}",
          f"--images={images}", f"--output_dir={tmp_path / 'pictures'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=repo, capture_output=True, text=True, timeout=300,
     )
     assert f"ERROR: --images {images}" in result.stderr and found in result.stderr, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

@@ -10,15 +10,16 @@ import tensorflow as tf
 from tfbvae.evaluation import representation
 from tfbvae.serving.export import export_model, kl_per_dim
 from tfbvae.trained_model import ModelSourceError, open_model
-from visualize_testing import LATENT_DIM, UNUSED, model_with_an_unused_latent, sprite_images
+
+LATENT_DIM, UNUSED = 4, 2  # the test model's latents; latent UNUSED carries nothing
 
 NAME = "tiny"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, model_with_an_unused_latent, sprite_images):
     """Version 1 without a recorded KL, version 2 with the KL measured at export."""
-    model = model_with_an_unused_latent()
+    model = model_with_an_unused_latent(LATENT_DIM, UNUSED)
     base = tmp_path_factory.mktemp("exported_models")
     export_model(model, str(base), NAME, {"step": 5, "data_source": "test sprites"})
     export_model(model, str(base), NAME, {"step": 10, "data_source": "test sprites"},
@@ -39,7 +40,7 @@ def test_an_export_opens_from_any_of_its_paths(exported, relative, version):
     assert source.step == {1: 5, 2: 10}[version] and source.data_source == "test sprites"
 
 
-def test_an_export_encodes_and_decodes_as_the_model_does(exported):
+def test_an_export_encodes_and_decodes_as_the_model_does(exported, sprite_images):
     model, base = exported
     source = open_model(base / NAME)
     images = sprite_images(5)  # uint8, as the project's pipelines give them
@@ -54,7 +55,7 @@ def test_an_export_encodes_and_decodes_as_the_model_does(exported):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_kl_comes_from_the_export_metadata_else_is_measured_on_the_images(exported):
+def test_kl_comes_from_the_export_metadata_else_is_measured_on_the_images(exported, sprite_images):
     model, base = exported
     recorded, where = open_model(base / NAME).kl_per_dim()
     assert where.startswith("export metadata")
@@ -78,7 +79,7 @@ def test_the_identity_names_version_step_checksums_and_metadata(exported):
     assert all(value.isdigit() for value in identity["saved_model_checksums"].values())
 
 
-def test_a_served_copy_of_an_encoder_alone_is_evaluable_but_cannot_decode(exported, tmp_path):
+def test_a_served_copy_of_an_encoder_alone_is_evaluable_but_cannot_decode(exported, tmp_path, sprite_images):
     _, base = exported
     copy = tmp_path / "served" / "encoder_copy"
     shutil.copytree(base / NAME / "encoder" / "2", copy)
