@@ -16,7 +16,6 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from serving_standins import ModelServer, RestServer, rest_predict, start_grpc_server
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.networks import build_networks
 from tfbvae.serving.export import export_model
@@ -258,7 +257,7 @@ def columns(reply: dict) -> dict:
     return {k: np.array(v) for k, v in reply["outputs"].items()}
 
 
-def test_readme_rest_bodies_run_through_the_signatures(exported):
+def test_readme_rest_bodies_run_through_the_signatures(exported, tf_serving):
     model, _, loaded = exported
     bodies = CURL.findall(open(README).read())
     forms = {("instances" in json.loads(b), json.loads(b).get("signature_name", "serving_default"))
@@ -270,7 +269,7 @@ def test_readme_rest_bodies_run_through_the_signatures(exported):
         part = served_name.rsplit("_", 1)[1]
         assert served_name == f"{MODEL_NAME}_{part}"
         signature = body.get("signature_name", "serving_default")
-        reply = rest_predict(body, loaded[part])
+        reply = tf_serving.rest_predict(body, loaded[part])
         assert ("predictions" in reply) == ("instances" in body)
         raw = body["instances"] if "instances" in body else list(body["inputs"].values())[0]
         name = next(iter(loaded[part].signatures[signature].structured_input_signature[1]))
@@ -284,15 +283,15 @@ def test_readme_rest_bodies_run_through_the_signatures(exported):
 
 
 @pytest.fixture(scope="module")
-def served(exported):
+def served(exported, tf_serving):
     """The stand-ins started as the export's ``models.config`` says (the server's default
     ``latest`` policy: version 2 of each part): ``(ModelServer, RestServer, grpc address)``."""
     _, written, _ = exported
-    server = ModelServer.from_flags([f"--model_config_file={written['models_config']}"])
+    server = tf_serving.ModelServer.from_flags([f"--model_config_file={written['models_config']}"])
     assert {name: sorted(m.versions) for name, m in server.models.items()} == {
         f"{MODEL_NAME}_encoder": [2], f"{MODEL_NAME}_decoder": [2]}
-    rest = RestServer(server)
-    grpc_server, grpc_address = start_grpc_server(server)
+    rest = tf_serving.RestServer(server)
+    grpc_server, grpc_address = tf_serving.start_grpc_server(server)
     yield server, rest, grpc_address
     rest.stop()
     grpc_server.stop(0)
@@ -375,7 +374,7 @@ docker() { printf '%s\\n' "$@" > docker.args; }
 
 
 @needs_curl
-def test_main_readme_serving_section_runs_against_the_stand_ins(exported, tmp_path):
+def test_main_readme_serving_section_runs_against_the_stand_ins(exported, tmp_path, tf_serving):
     """README.md's Serving section as a user runs it from the directory that holds
     ``exported_models/``: its ``write_models_config`` command, the ``tensorflow_model_server``
     and Docker command lines (their flags start the stand-ins), both curl requests, the
@@ -400,9 +399,9 @@ def test_main_readme_serving_section_runs_against_the_stand_ins(exported, tmp_pa
     base = os.path.dirname(config_path)
     assert docker_args[docker_args.index("-v") + 1] == f"{base}:{base}:ro"  # paths as in the config
 
-    server = ModelServer.from_flags(server_args)
-    rest = RestServer(server)
-    grpc_server, grpc_address = start_grpc_server(server)
+    server = tf_serving.ModelServer.from_flags(server_args)
+    rest = tf_serving.RestServer(server)
+    grpc_server, grpc_address = tf_serving.start_grpc_server(server)
     try:
         my_image = square_images(3)[2]
         with open(os.path.join(workdir, "my_image.png"), "wb") as f:
@@ -426,7 +425,7 @@ def test_main_readme_serving_section_runs_against_the_stand_ins(exported, tmp_pa
     # "or serve one part with --model_name=... --model_base_path=..."
     one_part = re.search(r"`(--model_name=\S+)\s+(--model_base_path=\"\$\(realpath \S+\)\")`", section)
     run_bash(RECORDERS + "tensorflow_model_server " + " ".join(one_part.groups()), workdir)
-    part = ModelServer.from_flags(open(os.path.join(workdir, "server.args")).read().split())
+    part = tf_serving.ModelServer.from_flags(open(os.path.join(workdir, "server.args")).read().split())
     ((name, served_model),) = part.models.items()
     assert name == f"{MODEL_NAME}_encoder" and sorted(served_model.versions) == [2]
 
@@ -463,7 +462,7 @@ def test_model_status_and_metadata_as_tensorflow_serving_answers(exported, serve
         assert {signatures[sig]["method_name"] for sig in listed} == {"tensorflow/serving/predict"}
 
 
-def test_versions_in_the_rest_path_and_the_grpc_spec_pick_the_model(exported, tmp_path):
+def test_versions_in_the_rest_path_and_the_grpc_spec_pick_the_model(exported, tmp_path, tf_serving):
     """With ``model_version_policy { all {} }`` both versions are served: ``/versions/1``
     answers from version 1's weights, ``/versions/2`` and no version from version 2's; gRPC's
     ``model_spec.version`` likewise. Catches a stand-in (or a README path) that ignores the
@@ -477,7 +476,7 @@ def test_versions_in_the_rest_path_and_the_grpc_spec_pick_the_model(exported, tm
     config = tmp_path / "all_versions.config"
     config.write_text(f'model_config_list {{ config {{ name: "enc" base_path: "{base_path}" '
                       'model_platform: "tensorflow" model_version_policy { all {} } } }\n')
-    server = ModelServer.from_flags([f"--model_config_file={config}"])
+    server = tf_serving.ModelServer.from_flags([f"--model_config_file={config}"])
     assert sorted(server.models["enc"].versions) == [1, 2]
     older = tf.saved_model.load(os.path.join(base_path, "1"))
     images = square_images(2).astype(np.float32) / 255.0
@@ -485,8 +484,8 @@ def test_versions_in_the_rest_path_and_the_grpc_spec_pick_the_model(exported, tm
              2: np.asarray(model.encode(images)[0])}
     assert np.abs(means[1] - means[2]).max() > 1e-3  # the two versions answer differently
     body = json.dumps({"inputs": {"images": images.tolist()}})
-    rest = RestServer(server)
-    grpc_server, grpc_address = start_grpc_server(server)
+    rest = tf_serving.RestServer(server)
+    grpc_server, grpc_address = tf_serving.start_grpc_server(server)
     try:
         for path, version in [("/v1/models/enc/versions/1:predict", 1),
                               ("/v1/models/enc/versions/2:predict", 2), ("/v1/models/enc:predict", 2)]:

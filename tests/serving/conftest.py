@@ -1,4 +1,5 @@
-"""Stand-ins for TensorFlow Serving's REST and gRPC APIs, to run the README's requests.
+"""Set-up of the serving tests: stand-ins for TensorFlow Serving's REST and gRPC APIs, to run
+the README's requests (the ``tf_serving`` fixture).
 
 No ``tensorflow_model_server`` binary can be installed here, so these play its part where a
 user would notice a difference. They follow TensorFlow Serving's documented REST API
@@ -33,9 +34,11 @@ import json
 import os
 import re
 import threading
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 # TensorFlow Serving's path patterns (http_rest_api_util.cc), less the /labels/ alternative.
@@ -334,3 +337,14 @@ def start_grpc_server(server: ModelServer):
     port = grpc_server.add_insecure_port("127.0.0.1:0")
     grpc_server.start()
     return grpc_server, f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def tf_serving():
+    """The TensorFlow Serving stand-ins: ``ModelServer.from_flags(args)`` (the models a
+    ``tensorflow_model_server`` started with ``args`` serves), ``RestServer(server)`` and
+    ``start_grpc_server(server)`` (its REST and gRPC APIs on 127.0.0.1, stopped by the test
+    that starts them) and ``rest_predict(body, loaded)`` (a REST predict body run through a
+    loaded SavedModel)."""
+    return types.SimpleNamespace(ModelServer=ModelServer, RestServer=RestServer,
+                                 start_grpc_server=start_grpc_server, rest_predict=rest_predict)
