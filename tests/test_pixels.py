@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from image_files import cmyk_image, png
 from tfbvae import errors
 from tfbvae.pixels import (BadImages, UNIT_RANGE_RULE, check_image_values, cmyk_to_rgb,
                                  images_to_float, sixteen_to_eight_bits)
@@ -23,11 +22,11 @@ def test_sixteen_to_eight_bits_is_the_high_byte():
     np.testing.assert_array_equal(served.numpy(), sixteen_to_eight_bits(values))
 
 
-def test_sixteen_to_eight_bits_equals_tensorflows_conversions_for_every_value():
+def test_sixteen_to_eight_bits_equals_tensorflows_conversions_for_every_value(image_files):
     expected = sixteen_to_eight_bits(EVERY_16_BIT_VALUE)
     converted = tf.image.convert_image_dtype(tf.constant(EVERY_16_BIT_VALUE), tf.uint8)
     np.testing.assert_array_equal(converted.numpy(), expected)
-    decoded = tf.io.decode_png(png(EVERY_16_BIT_VALUE, 16, 0), dtype=tf.uint8)  # libpng strip_16
+    decoded = tf.io.decode_png(image_files.png(EVERY_16_BIT_VALUE, 16, 0), dtype=tf.uint8)  # libpng strip_16
     np.testing.assert_array_equal(decoded.numpy()[..., 0], expected)
 
 
@@ -56,13 +55,13 @@ def test_cmyk_to_rgb_values():
     assert cmyk_to_rgb(ink).dtype == np.uint8
 
 
-def test_cmyk_to_rgb_equals_tensorflows_jpeg_decoder():
+def test_cmyk_to_rgb_equals_tensorflows_jpeg_decoder(image_files):
     # 256 flat 8x8 blocks of random ink: quality 100 stores flat blocks exactly, so only the
     # colour conversion of TensorFlow's decoder is compared.
     ink = np.random.default_rng(0).integers(0, 256, (16, 16, 4)).astype(np.uint8)
     ink = np.repeat(np.repeat(ink, 8, axis=0), 8, axis=1)
     buffer = io.BytesIO()
-    cmyk_image(ink).save(buffer, "JPEG", quality=100)
+    image_files.cmyk_image(ink).save(buffer, "JPEG", quality=100)
     decoded = tf.io.decode_jpeg(buffer.getvalue(), dct_method="INTEGER_ACCURATE").numpy()
     np.testing.assert_array_equal(decoded, cmyk_to_rgb(ink))
 

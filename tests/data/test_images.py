@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_files import cmyk_image, png
 from tfbvae.data import celeba, image_folder, images
 
 OUTSIDE = (255, 0, 0)
@@ -74,17 +73,18 @@ def test_default_crop_is_the_centred_square_and_grey_conversion():
     assert images.crop_box(64, 100, (32, 50)) == (16, 25, 32, 50)
 
 
-def test_16_bit_and_cmyk_files_become_8_bit_as_the_serving_graph_reads_them(tmp_path):
+def test_16_bit_and_cmyk_files_become_8_bit_as_the_serving_graph_reads_them(tmp_path, image_files):
     # A folder of a 16-bit grey PNG (0x8080 = 32896: clipped to 255 by Pillow's own "I;16" -> "L",
     # 128 by the high byte), a 16-bit RGB PNG and an Adobe CMYK JPEG (ink 100, 0, 255, 50:
     # Pillow's own CMYK -> RGB gives R = 125, TensorFlow's decoder 205 * 155 // 255 = 124).
     folder = tmp_path / "mixed"
     folder.mkdir()
-    (folder / "a_grey16.png").write_bytes(png(np.full((64, 64), 32896, np.uint16), 16, 0))
+    (folder / "a_grey16.png").write_bytes(image_files.png(np.full((64, 64), 32896, np.uint16), 16, 0))
     rgb16 = np.stack([np.full((64, 64), v, np.uint16) for v in (65535, 511, 255)], axis=-1)
-    (folder / "b_rgb16.png").write_bytes(png(rgb16, 16, 2))
+    (folder / "b_rgb16.png").write_bytes(image_files.png(rgb16, 16, 2))
     buffer = io.BytesIO()
-    cmyk_image(np.tile(np.array([100, 0, 255, 50], np.uint8), (64, 64, 1))).save(buffer, "JPEG", quality=100)
+    image_files.cmyk_image(np.tile(np.array([100, 0, 255, 50], np.uint8), (64, 64, 1))).save(
+        buffer, "JPEG", quality=100)
     (folder / "c_cmyk.jpg").write_bytes(buffer.getvalue())
     loaded = image_folder.load_image_folder(folder, data_dir=tmp_path / "cache", channels=3)
     expected = [(128, 128, 128), (255, 1, 0), (124, 205, 0)]

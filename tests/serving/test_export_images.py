@@ -1,8 +1,8 @@
 """The in-graph image-file preparation of ``encode_image_bytes`` equals the training pipeline's
 Pillow pre-processing (tfbvae.data.images.preprocess), pixel for pixel, for every kind of file
 either side may be given: 8- and 16-bit PNGs of each colour type, palettes, alpha, BMP, GIF, WebP
-and RGB, grey and CMYK JPEGs. The files are written by the tests (Pillow, or tests/image_files.py
-for 16-bit PNGs and CMYK JPEGs without Adobe's marker)."""
+and RGB, grey and CMYK JPEGs. The files are written by the tests (Pillow, or the ``image_files``
+fixture for 16-bit PNGs and CMYK JPEGs without Adobe's marker)."""
 
 import functools
 import io
@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from image_files import cmyk_image, png, without_adobe_marker
 from tfbvae.data.images import decode, preprocess
 from tfbvae.serving.image_bytes import decode_image_bytes
 
@@ -65,45 +64,52 @@ def noise16(seed: int, shape) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 65536, shape).astype(np.uint16)
 
 
-FILES = [  # (name, file bytes, channels, crop): kinds Pillow cannot write, or not via `encoded`
-    ("16-bit grey", png(noise16(17, (100, 90)), 16, 0), 1, None),
-    ("16-bit grey to RGB", png(noise16(18, (100, 90)), 16, 0), 3, None),
-    ("16-bit grey+alpha", png(noise16(19, (100, 90, 2)), 16, 4), 1, None),
-    ("16-bit RGB", png(noise16(20, (100, 90, 3)), 16, 2), 3, None),
-    ("16-bit RGB to grey", png(noise16(21, (100, 90, 3)), 16, 2), 1, None),
-    ("16-bit RGBA", png(noise16(22, (100, 90, 4)), 16, 6), 3, None),
-    ("palette with a transparent entry", encoded(Image.fromarray(noise(23, (90, 70, 3))).convert("P"), "PNG",
-                                                 transparency=0), 3, None),
-    ("CMYK JPEG (Adobe) to RGB", encoded(cmyk_image(noise(24, (100, 90, 4))), "JPEG"), 3, None),
-    ("CMYK JPEG (Adobe) to grey", encoded(cmyk_image(noise(25, (100, 90, 4))), "JPEG"), 1, None),
+# (name, file bytes from the image-file writers, channels, crop): kinds Pillow cannot write, or
+# not via `encoded`; written when the test runs, by the `image_files` fixture's writers `w`.
+FILES = [
+    ("16-bit grey", lambda w: w.png(noise16(17, (100, 90)), 16, 0), 1, None),
+    ("16-bit grey to RGB", lambda w: w.png(noise16(18, (100, 90)), 16, 0), 3, None),
+    ("16-bit grey+alpha", lambda w: w.png(noise16(19, (100, 90, 2)), 16, 4), 1, None),
+    ("16-bit RGB", lambda w: w.png(noise16(20, (100, 90, 3)), 16, 2), 3, None),
+    ("16-bit RGB to grey", lambda w: w.png(noise16(21, (100, 90, 3)), 16, 2), 1, None),
+    ("16-bit RGBA", lambda w: w.png(noise16(22, (100, 90, 4)), 16, 6), 3, None),
+    ("palette with a transparent entry",
+     lambda w: encoded(Image.fromarray(noise(23, (90, 70, 3))).convert("P"), "PNG", transparency=0), 3, None),
+    ("CMYK JPEG (Adobe) to RGB", lambda w: encoded(w.cmyk_image(noise(24, (100, 90, 4))), "JPEG"), 3, None),
+    ("CMYK JPEG (Adobe) to grey", lambda w: encoded(w.cmyk_image(noise(25, (100, 90, 4))), "JPEG"), 1, None),
     ("CMYK JPEG without Adobe marker",
-     without_adobe_marker(encoded(cmyk_image(noise(26, (100, 90, 4))), "JPEG")), 3, None),
+     lambda w: w.without_adobe_marker(encoded(w.cmyk_image(noise(26, (100, 90, 4))), "JPEG")), 3, None),
     # JPEG: both sides use libjpeg's accurate integer inverse DCT (TensorFlow's default fast
     # one differed by up to 10 levels at quality 95 and ~90 at quality 100).
-    ("JPEG RGB, CelebA crop", encoded(Image.fromarray(noise(27, (218, 178, 3))), "JPEG"), 3, (148, 148)),
-    ("JPEG RGB to grey", encoded(Image.fromarray(noise(28, (218, 178, 3))), "JPEG"), 1, (148, 148)),
-    ("JPEG quality 95", encoded(Image.fromarray(noise(29, (100, 90, 3))), "JPEG", quality=95), 3, None),
-    ("JPEG quality 100, 4:4:4", encoded(Image.fromarray(noise(30, (100, 90, 3))), "JPEG", quality=100,
-                                        subsampling=0), 3, None),
-    ("JPEG grey", encoded(Image.fromarray(noise(31, (100, 90))), "JPEG", quality=95), 1, None),
-    ("JPEG grey to RGB", encoded(Image.fromarray(noise(32, (100, 90))), "JPEG"), 3, None),
-    ("CMYK JPEG quality 95", encoded(cmyk_image(noise(33, (100, 90, 4))), "JPEG", quality=95), 3, None),
+    ("JPEG RGB, CelebA crop",
+     lambda w: encoded(Image.fromarray(noise(27, (218, 178, 3))), "JPEG"), 3, (148, 148)),
+    ("JPEG RGB to grey", lambda w: encoded(Image.fromarray(noise(28, (218, 178, 3))), "JPEG"), 1, (148, 148)),
+    ("JPEG quality 95",
+     lambda w: encoded(Image.fromarray(noise(29, (100, 90, 3))), "JPEG", quality=95), 3, None),
+    ("JPEG quality 100, 4:4:4",
+     lambda w: encoded(Image.fromarray(noise(30, (100, 90, 3))), "JPEG", quality=100, subsampling=0), 3, None),
+    ("JPEG grey", lambda w: encoded(Image.fromarray(noise(31, (100, 90))), "JPEG", quality=95), 1, None),
+    ("JPEG grey to RGB", lambda w: encoded(Image.fromarray(noise(32, (100, 90))), "JPEG"), 3, None),
+    ("CMYK JPEG quality 95",
+     lambda w: encoded(w.cmyk_image(noise(33, (100, 90, 4))), "JPEG", quality=95), 3, None),
 ]
-ALL = [(name, encoded(image, fmt), channels, crop) for name, image, fmt, channels, crop in CASES] + FILES
+ALL = [(name, lambda w, image=image, fmt=fmt: encoded(image, fmt), channels, crop)
+       for name, image, fmt, channels, crop in CASES] + FILES
 
 
-@pytest.mark.parametrize("name, data, channels, crop", ALL, ids=[c[0] for c in ALL])
-def test_files_give_exactly_the_training_pixels(name, data, channels, crop):
+@pytest.mark.parametrize("name, write, channels, crop", ALL, ids=[c[0] for c in ALL])
+def test_files_give_exactly_the_training_pixels(name, write, channels, crop, image_files):
+    data = write(image_files)
     np.testing.assert_array_equal(
         served_pixels(data, channels, crop), preprocess(decode(data, name), crop, 64, channels)
     )
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_a_16_bit_png_keeps_its_high_byte_in_training_and_serving(channels):
+def test_a_16_bit_png_keeps_its_high_byte_in_training_and_serving(channels, image_files):
     # 32896 = 0x8080 (Pillow's I;16 -> L used to clip it to 255), 256 = 0x0100, 255 = 0x00FF.
     values = np.array([32896, 65535, 256, 255, 65280, 511], np.uint16)
-    data = png(np.tile(values, (64, 64 // 6 + 1))[:, :64], 16, 0)
+    data = image_files.png(np.tile(values, (64, 64 // 6 + 1))[:, :64], 16, 0)
     expected = np.tile(np.array([128, 255, 1, 0, 255, 1], np.uint8), (64, 11))[:, :64]
     expected = np.repeat(expected[..., None], channels, axis=2)
     np.testing.assert_array_equal(preprocess(decode(data, "16-bit"), None, 64, channels), expected)
@@ -111,14 +117,14 @@ def test_a_16_bit_png_keeps_its_high_byte_in_training_and_serving(channels):
 
 
 @pytest.mark.parametrize("adobe, rgb", [(True, (124, 205, 0)), (False, (19, 0, 50))])
-def test_a_cmyk_jpeg_is_converted_by_tensorflows_formula_on_both_sides(adobe, rgb):
+def test_a_cmyk_jpeg_is_converted_by_tensorflows_formula_on_both_sides(adobe, rgb, image_files):
     # Ink C=100, M=0, Y=255, K=50: (255 - K) * (255 - X) // 255 -> R = 205 * 155 // 255 = 124
     # (Pillow's own CMYK -> RGB rounds to 125). Without the Adobe marker both decoders read the
     # stored (inverted) samples as ink: C=155, M=255, Y=0, K=205 -> R = 50 * 100 // 255 = 19,
     # G = 50 * 0 // 255 = 0, B = 50 * 255 // 255 = 50.
-    data = encoded(cmyk_image(np.tile(np.array([100, 0, 255, 50], np.uint8), (64, 64, 1))), "JPEG",
-                   quality=100)
-    data = data if adobe else without_adobe_marker(data)
+    data = encoded(image_files.cmyk_image(np.tile(np.array([100, 0, 255, 50], np.uint8), (64, 64, 1))),
+                   "JPEG", quality=100)
+    data = data if adobe else image_files.without_adobe_marker(data)
     expected = np.tile(np.array(rgb, np.uint8), (64, 64, 1))
     np.testing.assert_array_equal(preprocess(decode(data, "cmyk"), None, 64, 3), expected)
     np.testing.assert_array_equal(served_pixels(data, 3), expected)
