@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +20,8 @@ import pytest
 from tfbvae import errors
 from tfbvae.training import run_dir as run_layout
 from tfbvae.training import run_record
-from train_testing import REPO, TINY, data_record, tiny_config
 
+REPO = Path(__file__).resolve().parents[1]
 BAD_INPUT, FAILURE = errors.EXIT_BAD_INPUT, errors.EXIT_FAILURE
 
 # Runs an app as __main__ and reports on stderr whether TensorFlow or Keras were imported.
@@ -82,7 +83,7 @@ def test_a_bad_flag_is_refused_before_tensorflow_is_imported(app, args, message)
 # -- run directories that cannot be used ----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_config):
     """A real 10-step training run (1024 rendered dSprites), its flags and its data cache."""
     from tfbvae.training import train as training
 
@@ -92,11 +93,6 @@ def trained(tmp_path_factory):
     return root / "run", root / "data"
 
 
-def tiny_train_args(run_dir, data_dir, *args: str) -> list[str]:
-    return [f"--flagfile={REPO / 'dsprites.flags'}", *TINY, f"--run_dir={run_dir}",
-            f"--data_dir={data_dir}", *args]
-
-
 def copy_run(trained, tmp_path):
     """A copy of the trained run directory, to damage."""
     run_dir = tmp_path / "run"
@@ -104,7 +100,7 @@ def copy_run(trained, tmp_path):
     return run_dir
 
 
-def test_a_second_training_on_a_locked_run_directory_is_refused(trained, tmp_path):
+def test_a_second_training_on_a_locked_run_directory_is_refused(trained, tmp_path, tiny_train_args):
     run_dir = copy_run(trained, tmp_path)
     with open(run_dir / ".lock", "w") as lock:  # as a training in another process holds it
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,7 +114,7 @@ def test_a_second_training_on_a_locked_run_directory_is_refused(trained, tmp_pat
                "'data'; it holds an array)"),
 ])
 @pytest.mark.parametrize("app", ["train", "export", "evaluate", "visualize"])
-def test_a_damaged_run_json_is_refused_by_every_app(trained, tmp_path, app, content, message):
+def test_a_damaged_run_json_is_refused_by_every_app(trained, tmp_path, app, content, message, tiny_train_args):
     run_dir = copy_run(trained, tmp_path)
     (run_dir / run_layout.RUN_FILE).write_text(content)
     args = {
@@ -132,7 +128,8 @@ def test_a_damaged_run_json_is_refused_by_every_app(trained, tmp_path, app, cont
     assert not (tmp_path / "exports").exists() and not (tmp_path / "out").exists()
 
 
-def test_run_json_deleted_next_to_checkpoints_refuses_a_setting_that_changes_the_model(trained, tmp_path):
+def test_run_json_deleted_next_to_checkpoints_refuses_a_setting_that_changes_the_model(
+        trained, tmp_path, tiny_train_args):
     run_dir = copy_run(trained, tmp_path)
     (run_dir / run_layout.RUN_FILE).unlink()
     result = run_app("train", *tiny_train_args(run_dir, trained[1], "--steps=20", "--latent_dim=4"))
@@ -140,7 +137,7 @@ def test_run_json_deleted_next_to_checkpoints_refuses_a_setting_that_changes_the
 
 
 @pytest.mark.parametrize("app", ["export", "evaluate"])
-def test_a_run_without_a_checkpoint_is_refused(tmp_path, app):
+def test_a_run_without_a_checkpoint_is_refused(tmp_path, app, data_record, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data")
     run_record.write_run(config.run_dir, config, data_record("dsprites-rendered (tfbvae renderer v1)"))
     model, output = ("--run_dir", "--export_base") if app == "export" else ("--model", "--output_dir")
@@ -149,7 +146,7 @@ def test_a_run_without_a_checkpoint_is_refused(tmp_path, app):
     assert "checkpoint" in line and not (tmp_path / "out").exists()
 
 
-def test_training_that_diverges_is_a_failure(tmp_path):
+def test_training_that_diverges_is_a_failure(tmp_path, tiny_train_args):
     result = run_app("train", *tiny_train_args(tmp_path / "run", tmp_path / "data", "--steps=20",
                                                "--learning_rate=1e12", "--noexport"))
     assert_refused(result, FAILURE, "became NaN/Inf")

@@ -14,12 +14,13 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tfbvae.training import run_record
-from train_testing import REPO, TINY, data_record, tiny_config
 
+REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 # A command: "python apps/<app>.py" and its arguments, up to the end of the line (continuations
 # joined; in prose a flag may start the next line), a comment or a closing backtick.
@@ -46,7 +47,7 @@ def test_the_readme_has_the_commands_this_file_checks():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, data_record, tiny_config):
     """A run directory's record (what the flag checks read) for the README's run paths."""
     root = tmp_path_factory.mktemp("readme_run")
     config = tiny_config(root / "run", root / "data")
@@ -66,13 +67,13 @@ def test_every_readme_command_passes_its_apps_checks(app, args, run_dir):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_the_quickstart_flow_runs_as_written_with_small_settings(tmp_path):
+def test_the_quickstart_flow_runs_as_written_with_small_settings(tmp_path, tiny_args):
     """The README's first command (with a tiny run appended: later flags win), then the export,
     evaluation, pictures and table commands of the same run."""
     commands = readme_commands()
     run, exports, data = str(tmp_path / "quickstart"), str(tmp_path / "exported"), str(tmp_path / "data")
     small = {
-        "apps/train.py": [*TINY, "--steps=10", "--export", f"--run_dir={run}",
+        "apps/train.py": [*tiny_args, "--steps=10", "--export", f"--run_dir={run}",
                           f"--export_base={exports}", f"--data_dir={data}"],
         "apps/export.py": [f"--run_dir={run}", f"--export_base={exports}"],
         "apps/evaluate.py": ["--dsprites_source=rendered", "--metrics=mig", "--noprogress",
@@ -119,7 +120,7 @@ def python_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README, re.S)
 
 
-def test_the_library_example_and_restore_model_run_as_written(tmp_path):
+def test_the_library_example_and_restore_model_run_as_written(tmp_path, tiny_config):
     library, grpc = python_examples()
     assert "stub.Predict" in grpc  # the gRPC client: run against the signatures in test_export_signatures
     # A few steps of the README's training loop on 1024 rendered images, then the README's

@@ -10,11 +10,13 @@ preset), in 5 minutes. (A beta = 4 run of 3000 steps scored MIG 0.136 with Gloro
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tfbvae.training import event_files
-from train_testing import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 

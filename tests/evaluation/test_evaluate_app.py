@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from tfbvae.evaluation.metrics import evaluate, get_preset
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.networks import build_networks
 from tfbvae.serving.export import export_model
-from train_testing import REPO
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Every metric but DCI: its 113-class x 100-tree boosting costs ~15 s at any sample count, and
 # its plumbing is the same as the others'. Tiny counts: the app's plumbing is under test here.

@@ -61,11 +61,10 @@ def test_export_from_a_keras_file(tmp_path):
     assert_serves(model, written)
 
 
-def test_export_from_a_run_directory(tmp_path):
+def test_export_from_a_run_directory(tmp_path, data_record):
     checkpoints = pytest.importorskip("tfbvae.training.checkpoints", reason="the training app's checkpoints module is absent")
     from tfbvae.training import run_record
     from tfbvae.training.settings import Settings
-    from train_testing import data_record
 
     run_dir = tmp_path / "run"
     config = Settings(latent_dim=3, run_dir=str(run_dir))

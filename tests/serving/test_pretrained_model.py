@@ -5,6 +5,7 @@ loads it reconstructs dSprites images it never saw in training far better than c
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites
 from tfbvae.evaluation.heldout import heldout_rows
 from tfbvae.serving.export import read_metadata
-from train_testing import REPO
 
+REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "exported_models" / "dsprites_pretrained"
 
 # Loads both parts with TensorFlow alone, encodes the images, decodes the posterior means and

@@ -24,7 +24,8 @@ from tfbvae.study.run_state import checkpoint_step, export_step, find_evaluation
 from tfbvae.study.spec import load_study, study_runs
 from tfbvae.training import run_record
 from tfbvae.training.settings import Settings
-from train_testing import REPO, data_record
+
+REPO = Path(__file__).resolve().parents[2]
 
 TINY_STUDY = """\
 [study]
@@ -214,7 +215,7 @@ def test_study_file_problems_are_named_with_their_fix(tmp_path, change, message)
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds(tmp_path):
+def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds(tmp_path, data_record):
     study_file = write_study(tmp_path, TINY_STUDY.replace("seeds = 0, 1", "seeds = 0, 1, 2"))
     spec = load_study(study_file, REPO)
     runs = study_runs(spec, tmp_path / "runs")
@@ -222,7 +223,7 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
               ("capacity", 2): (0.2, 0.03, 110.0), ("beta4", 0): (0.5, 0.2, 90.0),
               ("beta4", 1): (0.7, None, 80.0)}  # beta4 seed 2: a paper-preset result only
     for run in runs:
-        fake_finished_run(run, spec, scores.get((run.cell.name, run.seed)))
+        fake_finished_run(run, spec, scores.get((run.cell.name, run.seed)), data_record)
 
     aggregate.write_results(spec, tmp_path / "runs", runs, REPO)
 
@@ -246,7 +247,7 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
     assert (tmp_path / "runs" / "metrics.png").stat().st_size > 0
 
 
-def fake_finished_run(run, spec, scores: tuple | None) -> None:
+def fake_finished_run(run, spec, scores: tuple | None, data_record) -> None:
     """A run directory as the apps leave it at the study's step: run record, checkpoint files,
     export metadata and an evaluation (a paper-preset one, which the study ignores, when
     ``scores`` is None)."""

@@ -13,14 +13,13 @@ from tfbvae.training import checkpoints
 from tfbvae.training import event_files
 from tfbvae.training import run_record
 from tfbvae.training import train as training
-from train_testing import REPO, TINY, app_config, data_record, run_app, tiny_config
 
 UNTRAINED_BERNOULLI_NATS = 64 * 64 * math.log(2)  # logits near 0: -log p about ln 2 per pixel
 
 
-def test_dsprites_flags_end_to_end(tmp_path):
+def test_dsprites_flags_end_to_end(tmp_path, repo, tiny_args, run_app):
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
-    args = [f"--flagfile={REPO / 'dsprites.flags'}", *TINY, "--steps=40", f"--run_dir={run_dir}",
+    args = [f"--flagfile={repo / 'dsprites.flags'}", *tiny_args, "--steps=40", f"--run_dir={run_dir}",
             f"--data_dir={data_dir}", "--export", "--progress"]
     done = run_app(*args)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -68,7 +67,7 @@ def weights_of(run_dir):
     return model.get_weights()
 
 
-def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(tmp_path):
+def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(tmp_path, tiny_config):
     data_dir = tmp_path / "data"
     straight = training.train(tiny_config(tmp_path / "straight", data_dir, "--steps=20"))
     first = training.train(tiny_config(tmp_path / "resumed", data_dir, "--steps=10"))
@@ -95,7 +94,8 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(tmp_path):
         ("--seed=1", "--seed: the run has 0, the new setting is 1"),
     ],
 )
-def test_a_setting_that_changes_the_model_of_a_run_is_refused(tmp_path, change, message):
+def test_a_setting_that_changes_the_model_of_a_run_is_refused(
+        tmp_path, change, message, data_record, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data")
     run_record.write_run(config.run_dir, config, data_record("dsprites-rendered (tfbvae renderer v1)"))
     with pytest.raises(run_record.RunRecordError) as error:
@@ -104,7 +104,7 @@ def test_a_setting_that_changes_the_model_of_a_run_is_refused(tmp_path, change, 
     assert f"--flagfile={tmp_path / 'run' / 'flags.txt'}" in str(error.value)
 
 
-def test_a_run_on_another_data_source_is_refused(tmp_path):
+def test_a_run_on_another_data_source_is_refused(tmp_path, data_record, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data")
     run_record.write_run(config.run_dir, config, data_record("dsprites-official-npz"))
     with pytest.raises(run_record.RunRecordError, match="was trained on data source 'dsprites-official-npz'"):
@@ -124,7 +124,7 @@ class DivergeAt(keras.callbacks.Callback):
             bias.assign(tf.fill(bias.shape, np.nan))
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", "--steps=40")
     with pytest.raises(training.TrainingDiverged) as error:
         training.train(config, extra_callbacks=[DivergeAt(epoch=2)])  # steps 11-15
@@ -135,8 +135,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert metadata["step"] == 10 and all(np.isfinite(w).all() for w in model.get_weights())
 
 
-def test_celeba_flags_without_celeba_stop_at_once_saying_how_to_get_it(tmp_path):
-    config = app_config(f"--flagfile={REPO / 'celeba.flags'}", f"--run_dir={tmp_path / 'run'}",
+def test_celeba_flags_without_celeba_stop_at_once_saying_how_to_get_it(tmp_path, repo, app_config):
+    config = app_config(f"--flagfile={repo / 'celeba.flags'}", f"--run_dir={tmp_path / 'run'}",
                         f"--tfds_data_dir={tmp_path / 'tfds'}", f"--tfds_manual_dir={tmp_path / 'manual'}",
                         f"--data_dir={tmp_path / 'cache'}")
     with pytest.raises(training.DataUnavailable) as error:

@@ -11,9 +11,11 @@ from tfbvae.training import event_files
 from tfbvae.training import run_record
 from tfbvae.training.callbacks import CapacityAnnealing
 from tfbvae.training.train import compile_model
-from train_testing import app_config, data_record
 
-CONFIG = app_config("--noexport", "--latent_dim=4", "--seed=3")
+
+@pytest.fixture(scope="module")
+def config(app_config):
+    return app_config("--noexport", "--latent_dim=4", "--seed=3")
 
 
 def binary_batches(n=16, batch=4, seed=0):
@@ -22,8 +24,8 @@ def binary_batches(n=16, batch=4, seed=0):
     return tf.data.Dataset.from_tensor_slices(images).batch(batch).repeat()
 
 
-def trained_model(steps=6):
-    model = compile_model(CONFIG)
+def trained_model(config, steps=6):
+    model = compile_model(config)
     model.fit(binary_batches(), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
               callbacks=[CapacityAnnealing(25.0, 10)])
     return model
@@ -35,9 +37,9 @@ def state(model) -> list:
     ]
 
 
-def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_path):
-    model = trained_model()
-    run_record.write_run(tmp_path, CONFIG, data_record("dsprites-test-source"))
+def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_path, config, data_record):
+    model = trained_model(config)
+    run_record.write_run(tmp_path, config, data_record("dsprites-test-source"))
     saved = checkpoints.RunCheckpoint(model, checkpoints.checkpoint_dir(tmp_path)).save()
     assert saved.endswith("ckpt-6") and checkpoints.step_of(saved) == 6
 
@@ -45,7 +47,7 @@ def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_
     restored, metadata = checkpoints.restore_model(str(tmp_path))
     assert metadata["step"] == 6 and metadata["latent_dim"] == 4
     assert metadata["data_source"] == "dsprites-test-source"
-    assert metadata["flags"] == CONFIG.to_json() and metadata["capacity"] == pytest.approx(12.5)  # C(5)
+    assert metadata["flags"] == config.to_json() and metadata["capacity"] == pytest.approx(12.5)  # C(5)
     assert metadata["checkpoint"] == saved
     assert getattr(restored, "optimizer", None) is None  # nothing to compile
     x = next(iter(binary_batches()))
@@ -53,7 +55,7 @@ def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_
     np.testing.assert_allclose(restored.encode(x)[0], model.encode(x)[0], atol=1e-6)
 
     # Training state: a model with other initial weights and noise takes all of it ...
-    fresh = compile_model(dataclasses.replace(CONFIG, seed=99))
+    fresh = compile_model(dataclasses.replace(config, seed=99))
     assert checkpoints.RunCheckpoint(fresh, checkpoints.checkpoint_dir(tmp_path)).restore_latest() == 6
     for a, b in zip(state(model), state(fresh)):
         np.testing.assert_array_equal(a, b)
@@ -65,8 +67,8 @@ def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_
         np.testing.assert_array_equal(a, b)
 
 
-def test_only_the_newest_checkpoints_are_kept(tmp_path):
-    model = compile_model(CONFIG)
+def test_only_the_newest_checkpoints_are_kept(tmp_path, config):
+    model = compile_model(config)
     manager = checkpoints.RunCheckpoint(model, tmp_path, max_to_keep=2)
     for step in (1, 2, 3, 4, 5):
         model.optimizer.iterations.assign(step)
@@ -84,9 +86,9 @@ def saved_at(model, directory, *steps, keep=3):
     return manager
 
 
-def resume(directory) -> tuple[checkpoints.RunCheckpoint, int]:
+def resume(config, directory) -> tuple[checkpoints.RunCheckpoint, int]:
     """What a training start does: a fresh model (other seed) restores the directory."""
-    fresh = compile_model(dataclasses.replace(CONFIG, seed=99))
+    fresh = compile_model(dataclasses.replace(config, seed=99))
     opened = checkpoints.RunCheckpoint(fresh, directory)
     return opened, opened.restore_latest()
 
@@ -95,8 +97,8 @@ def aside(directory) -> list[str]:
     return sorted(p.name for p in (directory / "damaged").iterdir())
 
 
-def test_a_write_killed_midway_leaves_the_previous_checkpoint_usable(tmp_path):
-    model = compile_model(CONFIG)
+def test_a_write_killed_midway_leaves_the_previous_checkpoint_usable(tmp_path, config):
+    model = compile_model(config)
     saved_at(model, tmp_path, 6)  # ckpt-6, listed in the state file
     # What kills at different moments of writing a checkpoint leave behind:
     # during the data write: TensorFlow's temporary shard directory, half written;
@@ -106,7 +108,7 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint_usable(tmp_path):
     (tmp_path / "ckpt-18.data-00000-of-00001").write_bytes(b"\1" * 100)
     state_before = (tmp_path / "checkpoint").read_text()
 
-    resumed, step = resume(tmp_path)
+    resumed, step = resume(config, tmp_path)
     assert step == 6
     assert aside(tmp_path) == ["ckpt-12_temp", "ckpt-18.data-00000-of-00001"]  # moved, not deleted
     assert (tmp_path / "damaged" / "ckpt-18.data-00000-of-00001").read_bytes() == b"\1" * 100
@@ -117,20 +119,21 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint_usable(tmp_path):
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-12")
 
 
-def test_a_complete_checkpoint_the_state_file_does_not_name_yet_is_resumed(tmp_path):
+def test_a_complete_checkpoint_the_state_file_does_not_name_yet_is_resumed(tmp_path, config):
     """Killed after both files of ckpt-24 were written, before the state file named it."""
-    model = compile_model(CONFIG)
+    model = compile_model(config)
     saved_at(model, tmp_path, 6)
     state_before = (tmp_path / "checkpoint").read_text()
     saved_at(model, tmp_path, 24)
     (tmp_path / "checkpoint").write_text(state_before)
-    assert resume(tmp_path)[1] == 24
+    assert resume(config, tmp_path)[1] == 24
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-24")
 
 
 @pytest.mark.parametrize("state", ["deleted", "garbage", "empty", "names a deleted checkpoint"])
-def test_without_a_usable_state_file_every_intact_checkpoint_is_kept_and_the_newest_resumed(tmp_path, state):
-    model = compile_model(CONFIG)
+def test_without_a_usable_state_file_every_intact_checkpoint_is_kept_and_the_newest_resumed(
+        tmp_path, state, config):
+    model = compile_model(config)
     saved_at(model, tmp_path, 250, 300, 350)
     files_before = sorted(p.name for p in tmp_path.glob("ckpt-*"))
     if state == "deleted":
@@ -142,7 +145,7 @@ def test_without_a_usable_state_file_every_intact_checkpoint_is_kept_and_the_new
     else:
         (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-400"\n'
                                              'all_model_checkpoint_paths: "ckpt-400"\n')
-    opened, step = resume(tmp_path)
+    opened, step = resume(config, tmp_path)
     assert step == 350
     assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == files_before  # nothing deleted
     assert not (tmp_path / "damaged").exists()
@@ -168,8 +171,9 @@ def truncate(path, keep_bytes=100):
         ("truncated .index", "does not read back"),
     ],
 )
-def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_falls_back(tmp_path, damage, reason, caplog):
-    model = compile_model(CONFIG)
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_falls_back(
+        tmp_path, damage, reason, caplog, config):
+    model = compile_model(config)
     saved_at(model, tmp_path, 10, 20)
     data, index = tmp_path / "ckpt-20.data-00000-of-00001", tmp_path / "ckpt-20.index"
     damaged_bytes = {
@@ -184,16 +188,17 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_falls_back(tmp_pat
     left = sorted(p.name for p in tmp_path.glob("ckpt-20*"))
 
     with caplog.at_level("WARNING"):
-        _, step = resume(tmp_path)
+        _, step = resume(config, tmp_path)
     assert step == 10
     assert aside(tmp_path) == left  # set aside, not deleted
     assert reason in caplog.text and "ckpt-20" in caplog.text
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-10")
 
 
-def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(tmp_path, caplog):
-    model = trained_model()
-    run_record.write_run(tmp_path, CONFIG, data_record("x"))
+def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(
+        tmp_path, caplog, config, data_record):
+    model = trained_model(config)
+    run_record.write_run(tmp_path, config, data_record("x"))
     directory = checkpoints.checkpoint_dir(tmp_path)
     saved_at(model, directory, 10, 20)
     truncate(directory / "ckpt-20.data-00000-of-00001")
@@ -208,10 +213,10 @@ def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(tmp_
         checkpoints.restore_model(str(tmp_path), str(directory / "ckpt-20"))
 
 
-def test_restore_model_says_what_is_missing(tmp_path):
+def test_restore_model_says_what_is_missing(tmp_path, config, data_record):
     with pytest.raises(checkpoints.NotARunDirectory, match="not a tfbvae run directory"):
         checkpoints.restore_model(str(tmp_path))
-    run_record.write_run(tmp_path, CONFIG, data_record("x"))
+    run_record.write_run(tmp_path, config, data_record("x"))
     with pytest.raises(checkpoints.NoCheckpoint, match="has no intact checkpoint"):
         checkpoints.restore_model(str(tmp_path))
     assert checkpoints.NoCheckpoint.exit_code == 2  # bad input for the apps

@@ -1,41 +1,28 @@
 """apps/train.py flags: validation messages, the flagfiles in the repo, flags.txt round trips."""
 
-import importlib.util
-
 import pytest
 from absl import flags
 
-from conftest import REPO
+from apps import train as train_app
 from tfbvae.training import run_dir as layout
 from tfbvae.training import run_record
 from tfbvae.training.settings import Settings
-from train_testing import data_record
 
 FLAGFILES = ["dsprites.flags", "dsprites_beta.flags", "dsprites_vae.flags", "dsprites_hinge.flags",
              "celeba.flags", "chairs.flags"]
 
 
-def load_app():
-    spec = importlib.util.spec_from_file_location("train_app", REPO / "apps" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # defines no flag: the app does that under __main__
-    return module
-
-
-APP = load_app()
-
-
 def parse(*args):
     """The app's flags parsed from ``args`` on a fresh FlagValues (no global state)."""
     fv = flags.FlagValues()
-    names = APP.define_flags(fv)
+    names = train_app.define_flags(fv)
     fv(["train.py", *args])
     return fv, names
 
 
 def config_of(*args):
     fv, _ = parse(*args)
-    return APP.settings_from_flags(fv)
+    return train_app.settings_from_flags(fv)
 
 
 @pytest.mark.parametrize(
@@ -71,9 +58,9 @@ def test_impossible_settings_stop_with_a_message_naming_the_flag_and_a_fix(args,
     assert message in str(error.value)
 
 
-def test_defaults_are_dsprites_flags_and_derive_run_dir_and_model_name():
+def test_defaults_are_dsprites_flags_and_derive_run_dir_and_model_name(repo):
     fv, names = parse()
-    dsprites, _ = parse(f"--flagfile={REPO / 'dsprites.flags'}")
+    dsprites, _ = parse(f"--flagfile={repo / 'dsprites.flags'}")
     differ = {n for n in names if fv[n].value != dsprites[n].value}
     assert differ == {"run_dir"}  # dsprites.flags spells out the default run directory
     config = config_of()
@@ -82,8 +69,8 @@ def test_defaults_are_dsprites_flags_and_derive_run_dir_and_model_name():
 
 
 @pytest.mark.parametrize("name", FLAGFILES)
-def test_flagfiles_parse_and_cite_every_setting(name):
-    path = REPO / name
+def test_flagfiles_parse_and_cite_every_setting(name, repo):
+    path = repo / name
     config_of(f"--flagfile={path}")
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):
@@ -93,27 +80,27 @@ def test_flagfiles_parse_and_cite_every_setting(name):
     assert sum(line.startswith("#") for line in lines) >= 8
 
 
-def test_each_flagfile_has_its_own_run_dir_and_model_name():
-    configs = [config_of(f"--flagfile={REPO / name}") for name in FLAGFILES]
+def test_each_flagfile_has_its_own_run_dir_and_model_name(repo):
+    configs = [config_of(f"--flagfile={repo / name}") for name in FLAGFILES]
     assert len({c.run_dir for c in configs}) == len({c.model_name for c in configs}) == len(FLAGFILES)
 
 
-def test_published_settings():
-    dsprites = config_of(f"--flagfile={REPO / 'dsprites.flags'}")
+def test_published_settings(repo):
+    dsprites = config_of(f"--flagfile={repo / 'dsprites.flags'}")
     assert (dsprites.network, dsprites.likelihood, dsprites.objective) == ("burgess", "bernoulli", "capacity")
     assert (dsprites.gamma, dsprites.c_max, dsprites.c_stop_steps) == (1000, 25, 100000)
     assert (dsprites.learning_rate, dsprites.batch_size, dsprites.latent_dim) == (5e-4, 64, 10)
-    assert config_of(f"--flagfile={REPO / 'dsprites_beta.flags'}").beta == 4
-    vae = config_of(f"--flagfile={REPO / 'dsprites_vae.flags'}")
+    assert config_of(f"--flagfile={repo / 'dsprites_beta.flags'}").beta == 4
+    vae = config_of(f"--flagfile={repo / 'dsprites_vae.flags'}")
     assert (vae.objective, vae.beta) == ("beta", 1)
-    assert config_of(f"--flagfile={REPO / 'dsprites_hinge.flags'}").objective == "hinge"
-    celeba = config_of(f"--flagfile={REPO / 'celeba.flags'}")
+    assert config_of(f"--flagfile={repo / 'dsprites_hinge.flags'}").objective == "hinge"
+    celeba = config_of(f"--flagfile={repo / 'celeba.flags'}")
     assert (celeba.dataset, celeba.channels, celeba.likelihood) == ("celeba", 3, "gaussian")
-    chairs = config_of(f"--flagfile={REPO / 'chairs.flags'}")
+    chairs = config_of(f"--flagfile={repo / 'chairs.flags'}")
     assert (chairs.dataset, chairs.objective) == ("image_folder", "beta")
 
 
-def test_flags_txt_parses_back_to_the_same_settings(tmp_path):
+def test_flags_txt_parses_back_to_the_same_settings(tmp_path, data_record):
     config = config_of("--objective=beta", "--beta=4", "--noexport", "--run_dir=" + str(tmp_path),
                        "--data_path=/data/x.npz")
     run_record.write_run(tmp_path, config, data_record("test"))

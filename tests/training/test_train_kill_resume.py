@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -16,8 +17,8 @@ import tensorflow as tf
 from tfbvae.training import checkpoints
 from tfbvae.training import run_record
 from tfbvae.training import event_files
-from train_testing import REPO, train_command
 
+REPO = Path(__file__).resolve().parents[2]
 STEPS, LOG, CHECKPOINT, IMAGES = 120, 4, 20, 40
 ARGS = [f"--flagfile={REPO / 'dsprites.flags'}", "--dsprites_num_images=1024", "--batch_size=4",
         f"--steps={STEPS}", f"--log_every={LOG}", f"--checkpoint_every={CHECKPOINT}",
@@ -47,7 +48,7 @@ class Run:
 
     def __init__(self, tmp_path, name, args, pause_marker=None):
         self.out, self.err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-        command = train_command(*args)
+        command = [sys.executable, str(REPO / "apps" / "train.py"), *args]
         env = dict(os.environ)
         if pause_marker:
             command = [sys.executable, "-c", PAUSING_LAUNCHER] + command[1:]

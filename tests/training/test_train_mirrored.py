@@ -8,11 +8,8 @@ import sys
 
 import numpy as np
 
-from train_testing import REPO
-
 SCRIPT = """
-import dataclasses, json, sys
-sys.path.insert(0, {tests!r})
+import dataclasses, json
 import tfbvae
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -23,10 +20,9 @@ from tfbvae.training import checkpoints
 from tfbvae.training import strategies
 from tfbvae.training import train as training
 from tfbvae.training.callbacks import CapacityAnnealing
-from train_testing import tiny_config
+from tfbvae.training.settings import Settings
 
-# C reaches 0.02 nats within the steps: the capacity term is active.
-config = tiny_config({run!r}, {data!r}, "--c_max=0.02", "--c_stop_steps=2")
+config = Settings.from_json(json.loads({settings!r}))
 source = training.load_data_source(config)
 train, _, _ = pipeline.datasets_from_source(source, config.batch_size, seed=0)
 out = {{}}
@@ -48,9 +44,11 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def test_mirrored_on_two_devices_matches_one_device_for_the_same_global_batch(tmp_path):
-    script = SCRIPT.format(tests=str(REPO / "tests" / "training"), run=str(tmp_path / "run"), data=str(tmp_path / "data"))
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+def test_mirrored_on_two_devices_matches_one_device_for_the_same_global_batch(tmp_path, repo, tiny_config):
+    # C reaches 0.02 nats within the steps: the capacity term is active.
+    config = tiny_config(tmp_path / "run", tmp_path / "data", "--c_max=0.02", "--c_stop_steps=2")
+    script = SCRIPT.format(settings=json.dumps(config.to_json()), run=str(tmp_path / "run"))
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.split("RESULT", 1)[1])

@@ -21,8 +21,8 @@ import pytest
 
 from tfbvae.training import checkpoints
 from tfbvae.training import event_files
-from train_testing import REPO
 
+REPO = Path(__file__).resolve().parents[2]
 STEPS, LOG, CHECKPOINT = 60, 5, 20
 ARGS = [f"--flagfile={REPO / 'dsprites.flags'}", "--strategy=multi_worker",
         "--dsprites_num_images=1024", "--batch_size=8", f"--steps={STEPS}", f"--log_every={LOG}",

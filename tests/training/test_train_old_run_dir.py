@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from tfbvae.trained_model import open_model
-from train_testing import run_app
 
 OLD_RUN = Path(__file__).resolve().parents[1] / "testdata" / "run_v1"
 
 
-def test_an_old_run_directory_resumes_and_opens(tmp_path):
+def test_an_old_run_directory_resumes_and_opens(tmp_path, run_app):
     run_dir = tmp_path / "run_v1"
     shutil.copytree(OLD_RUN, run_dir)
     done = run_app(f"--flagfile={run_dir / 'flags.txt'}", f"--run_dir={run_dir}",

@@ -12,13 +12,12 @@ from tfbvae.training import checkpoints
 from tfbvae.training import event_files
 from tfbvae.training import run_record
 from tfbvae.training import train as training
-from train_testing import tiny_config
 
 ARGS = ("--steps=20", "--log_every=10", "--checkpoint_every=10", "--validate_every=10",
         "--image_every=10")
 
 
-def test_a_run_without_run_json_resumes_when_its_flags_file_agrees(tmp_path, caplog):
+def test_a_run_without_run_json_resumes_when_its_flags_file_agrees(tmp_path, caplog, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS)
     training.train(config)
     (tmp_path / "run" / "run.json").unlink()
@@ -29,7 +28,7 @@ def test_a_run_without_run_json_resumes_when_its_flags_file_agrees(tmp_path, cap
     assert run_record.read_run(tmp_path / "run").settings.steps == 30  # written again
 
 
-def test_a_run_without_run_json_refuses_settings_its_flags_file_contradicts(tmp_path):
+def test_a_run_without_run_json_refuses_settings_its_flags_file_contradicts(tmp_path, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS)
     training.train(config)
     (tmp_path / "run" / "run.json").unlink()
@@ -37,7 +36,7 @@ def test_a_run_without_run_json_refuses_settings_its_flags_file_contradicts(tmp_
         training.train(dataclasses.replace(config, latent_dim=6, steps=30))
 
 
-def test_a_run_without_run_json_or_flags_file_is_refused_not_guessed(tmp_path):
+def test_a_run_without_run_json_or_flags_file_is_refused_not_guessed(tmp_path, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS)
     training.train(config)
     (tmp_path / "run" / "run.json").unlink()
@@ -48,7 +47,7 @@ def test_a_run_without_run_json_or_flags_file_is_refused_not_guessed(tmp_path):
     assert checkpoints.newest_intact(tmp_path / "run").name == "ckpt-20"  # untouched
 
 
-def test_a_finished_run_without_its_export_is_exported_when_run_again(tmp_path):
+def test_a_finished_run_without_its_export_is_exported_when_run_again(tmp_path, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--export")
     first = training.train(config)
     encoder_dir = tmp_path / "run" / "exported_models" / "dsprites_capacity" / "encoder"
@@ -64,7 +63,8 @@ def test_a_finished_run_without_its_export_is_exported_when_run_again(tmp_path):
     assert meta["run"]["step"] == 20 and len(meta["kl_per_dim"]) == 10
 
 
-def test_validation_uses_what_the_split_holds_says_so_once_and_records_it(tmp_path, caplog, recwarn):
+def test_validation_uses_what_the_split_holds_says_so_once_and_records_it(
+        tmp_path, caplog, recwarn, tiny_config):
     # 1024 images, 2 % held out: 20 images, 3 batches of 8; 20 batches asked for.
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--validation_steps=20")
     with caplog.at_level("WARNING"):
@@ -79,13 +79,13 @@ def test_validation_uses_what_the_split_holds_says_so_once_and_records_it(tmp_pa
     assert [s for s, _ in validation["loss"]] == [10, 20]
 
 
-def test_validation_steps_below_the_split_use_that_many_batches(tmp_path):
+def test_validation_steps_below_the_split_use_that_many_batches(tmp_path, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--validation_steps=2")
     result = training.train(config)
     assert result.data.validation_images_used == 16
 
 
-def test_a_batch_larger_than_the_training_images_is_refused_saying_what_fits(tmp_path):
+def test_a_batch_larger_than_the_training_images_is_refused_saying_what_fits(tmp_path, tiny_config):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, "--batch_size=4096")
     with pytest.raises(training.DataUnavailable, match=r"--batch_size=4096 is more than the 1004 "
                        r"training images .* use a --batch_size of at most 1004") as refused:

@@ -16,7 +16,6 @@ from tfbvae import errors
 from tfbvae.training import checkpoints
 from tfbvae.training import event_files
 from tfbvae.training import train as training
-from train_testing import REPO, TINY, tiny_config, train_command
 
 STEPS, LOG = 40, 10
 ARGS = ("--batch_size=4", f"--log_every={LOG}", "--checkpoint_every=20", "--validate_every=20",
@@ -28,7 +27,7 @@ def weights(run_dir) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory):
+def straight(tmp_path_factory, tiny_config):
     """The uninterrupted run the interrupted ones must end equal to."""
     root = tmp_path_factory.mktemp("straight")
     training.train(tiny_config(root / "run", root / "data", *ARGS, f"--steps={STEPS}"))
@@ -50,7 +49,7 @@ class SignalAtStep(keras.callbacks.Callback):
 
 @pytest.mark.parametrize("signum, at_step", [(signal.SIGTERM, 23), (signal.SIGINT, 20)])
 def test_a_signal_mid_interval_saves_that_step_and_the_resumed_run_is_exact(
-    tmp_path, straight, signum, at_step
+    tmp_path, straight, signum, at_step, tiny_config
 ):
     config = tiny_config(tmp_path / "run", tmp_path / "data", *ARGS, f"--steps={STEPS}")
     with pytest.raises(errors.Interrupted) as stopped:
@@ -78,21 +77,22 @@ APP_STEPS = 200  # long enough that the signal lands well before the end
 
 
 @pytest.fixture(scope="module")
-def straight_app_run(tmp_path_factory):
+def straight_app_run(tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp("straight_app")
     training.train(tiny_config(root / "run", root / "data", *ARGS, f"--steps={APP_STEPS}"))
     return root / "run"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_the_training_app_stops_on_a_real_signal_and_resumes_exactly(tmp_path, straight_app_run, signum):
+def test_the_training_app_stops_on_a_real_signal_and_resumes_exactly(
+        tmp_path, straight_app_run, signum, repo, tiny_args, train_command):
     run_dir = tmp_path / "run"
-    command = train_command(f"--flagfile={REPO / 'dsprites.flags'}", *TINY, *ARGS,
+    command = train_command(f"--flagfile={repo / 'dsprites.flags'}", *tiny_args, *ARGS,
                             f"--steps={APP_STEPS}", f"--run_dir={run_dir}",
                             f"--data_dir={tmp_path / 'data'}")
     err = tmp_path / "stderr.txt"
     with open(err, "w") as stderr:
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 240
         while not (run_dir / "checkpoints" / "checkpoint").exists():  # training is under way
@@ -110,7 +110,7 @@ def test_the_training_app_stops_on_a_real_signal_and_resumes_exactly(tmp_path, s
     assert output.strip().splitlines()[-1].startswith(
         f"ERROR: Stopped by {signal.Signals(signum).name} at step {stopped_at}, saved as ")
 
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming {run_dir} from step {stopped_at}." in done.stderr
     for a, b in zip(weights(straight_app_run), weights(run_dir)):
