@@ -2,13 +2,11 @@
 it): complete, small, described by its metadata, and trained: a TensorFlow-only process that
 loads it reconstructs dSprites images it never saw in training far better than chance."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites

@@ -1,7 +1,6 @@
 """FactorVAE score: majority vote from the code whose variance a fixed factor removes."""
 
 import numpy as np
-import pytest
 
 from tfbvae.data.ground_truth import IdentityObservationsData
 from tfbvae.evaluation.metrics import factor_vae, utils
