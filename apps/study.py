@@ -21,11 +21,10 @@ from pathlib import Path
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before anything loads it)
 from absl import flags
 
+from tfbvae import files
 from tfbvae.cli import app_runner
 from tfbvae.errors import EXIT_FAILURE
 from tfbvae.study.runner import STAGES, StudyOptions, run_study
-
-REPO = Path(__file__).resolve().parents[1]
 
 FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
 flags.DEFINE_string("study", None, "The study file, e.g. studies/dsprites_cpu.ini.", required=True, flag_values=FLAGS)
@@ -48,7 +47,7 @@ def task_index() -> int | None:
 
 def _main(argv: list[str]) -> int:
     outcome = run_study(StudyOptions(
-        study=Path(FLAGS.study).resolve(), repo=REPO,
+        study=Path(FLAGS.study).resolve(), repo=files.repo_root(),
         study_dir=Path(FLAGS.study_dir).resolve() if FLAGS.study_dir else None,
         stage=FLAGS.stage, workers=FLAGS.workers, threads=FLAGS.threads,
         task_index=task_index(), list_only=FLAGS.list, progress_every=FLAGS.progress_every))

@@ -14,6 +14,12 @@ import os
 from pathlib import Path
 
 
+def repo_root() -> Path:
+    """The source checkout this package runs from (``<repo>/tfbvae/files.py``): where
+    ``runs/`` and ``exported_models/`` sit by default and ``../shared`` may hold shared data."""
+    return Path(__file__).resolve().parents[1]
+
+
 def fsync_dir(path: str | os.PathLike) -> None:
     """Flushes a directory's entries (e.g. a rename into it) to disk."""
     fd = os.open(path, os.O_RDONLY)

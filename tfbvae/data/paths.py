@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tfbvae.files import repo_root
+
 DATA_DIR_ENV = "TFBVAE_DATA_DIR"
 DEFAULT_DATA_DIR = Path("~/.cache/tfbvae")
 OFFICIAL_DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -15,11 +17,6 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     """The cache root: ``override`` if given, else ``$TFBVAE_DATA_DIR``, else ``~/.cache/tfbvae``."""
     chosen = override or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
     return Path(chosen).expanduser().absolute()
-
-
-def repo_root() -> Path:
-    """The source checkout this package runs from (its ``../shared`` holds shared data)."""
-    return Path(__file__).resolve().parents[2]
 
 
 def shared_dsprites_dir() -> Path:

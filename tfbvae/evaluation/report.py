@@ -145,7 +145,7 @@ def strict_json(value: Any, path: str = "") -> tuple[Any, dict[str, str]]:
     return clean(value, path), replaced
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout tfbvae runs from
+REPO_ROOT = files.repo_root()  # the checkout tfbvae runs from
 
 
 def portable_paths(value: Any) -> Any:
