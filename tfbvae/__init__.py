@@ -1,7 +1,7 @@
 """tfbvae: beta-VAEs that learn disentangled representations, in Keras 3 / TensorFlow.
 
-Importing the package turns TensorFlow's oneDNN CPU kernels on (measured 1.4-1.6x faster for
-these convolutional models on AVX2 CPUs, where TensorFlow leaves them off). Set
+Importing the package turns TensorFlow's oneDNN CPU kernels on (faster for these
+convolutional models on AVX2 CPUs, where TensorFlow leaves them off; see benchmarks/). Set
 ``TF_ENABLE_ONEDNN_OPTS=0`` before importing to opt out; it has no effect if TensorFlow was
 imported first.
 """

@@ -1,4 +1,4 @@
-"""What the apps share: the flag names (free of TensorFlow, so flags are checked first), the
-flags that open a trained model, and how every app turns a refusal into one line and an exit
-status.
+"""What the apps share: the flags that open a trained model (checked before TensorFlow
+loads), and how every app turns a refusal into one line and an exit status and offers a
+``main(argv)`` that Python can call.
 """

@@ -105,6 +105,6 @@ def main_of(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = Fal
             rest = app_flags(list(argv))
         except flags.Error as err:
             return refuse(str(err), errors.EXIT_BAD_INPUT)
-        return guarded(main, takes_arguments)(rest) or 0
+        return guarded(main, takes_arguments)(rest) or errors.EXIT_OK
 
     return main_with_argv

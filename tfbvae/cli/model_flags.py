@@ -2,9 +2,10 @@
 
 ``apps/evaluate.py`` and ``apps/visualize.py`` take ``--model`` (anything
 :func:`tfbvae.trained_model.open_model` opens) and ``--checkpoint``; ``apps/export.py`` takes a
-run's ``--run_dir``. Their checks need only the file system and :func:`tfbvae.training.
-run_record.read_run`, so a path that names nothing, or a run whose ``run.json`` is damaged, is refused as a
-flag error at once instead of after TensorFlow's import. This module imports no TensorFlow.
+run's ``--run_dir``. Their checks need only the file system and
+:func:`tfbvae.training.run_record.read_run`, so a path that names nothing, or a run whose
+``run.json`` is damaged, is refused as a flag error at once instead of after TensorFlow's
+import. This module imports no TensorFlow.
 """
 
 from __future__ import annotations

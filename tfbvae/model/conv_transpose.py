@@ -1,9 +1,8 @@
 """A 4x4, stride-2 transposed convolution with few output channels, fast on CPUs.
 
 oneDNN's kernel for a transposed convolution with 1 or 3 output channels (a decoder's last
-layer) runs at under a tenth of the CPU's float32 peak: on 2 cores it takes as long as the
-same layer with 8 outputs, and about half as long as one with 32 (measured with TensorFlow
-2.21). This layer computes the same function as ``keras.layers.Conv2DTranspose`` with the
+layer) runs at a small fraction of the CPU's float32 peak, no faster than the same layer with
+many more outputs (benchmarks/README.md has the measurements). This layer computes the same function as ``keras.layers.Conv2DTranspose`` with the
 same weights and config, but as one matrix product followed by a sum of shifted planes, and
 keeps TensorFlow's own convolutions for the gradient (they are not slow here). Only the
 forward pass changes, so training and the exported decoder both gain.

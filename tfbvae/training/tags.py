@@ -1,6 +1,6 @@
 """The names a training run logs under, in one place: Keras' metric names (``kl_3``), their
 TensorBoard tags (``kl_per_dim/kl_3``, one chart group) and the pictures' tags. The callbacks
-write them; :mod:`tfbvae.visualization` and the studies read them back. Imports no TensorFlow.
+write them; :func:`tfbvae.training.event_files.kl_history` and the studies read them back. Imports no TensorFlow.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def rendered_cache_dir(data_dir: str | os.PathLike | None = None) -> Path:
 def load_rendered(
     data_dir: str | os.PathLike | None = None, num_images: int = dsprites_layout.NUM_IMAGES
 ) -> DSpritesArrays:
-    """The rendered set from its cache, rendering it first (12-17 s on 2 cores) if needed.
+    """The rendered set from its cache, rendering it first if needed.
 
     ``num_images`` (a multiple of 1024) limits it to a leading block of the official order,
     cached separately: for tests.
