@@ -29,10 +29,9 @@ ALLOWED = {
     "serving": FOUNDATION | {"files", "model"},
     "training": FOUNDATION | {"files", "model", "data", "serving", "visualization"},
     "trained_model": FOUNDATION | {"files", "model", "serving", "training"},
-    "evaluation": FOUNDATION | {"files", "model", "data", "trained_model"},
-    "cli": FOUNDATION | {"files", "data", "training", "serving", "trained_model", "evaluation"},
-    "study": FOUNDATION | {"files", "training", "serving", "trained_model", "evaluation", "cli",
-                           "visualization"},
+    "evaluation": FOUNDATION | {"files", "model", "data", "visualization", "trained_model"},
+    "cli": FOUNDATION | {"files", "training"},  # the apps' shared flags and error handling
+    "study": FOUNDATION | {"files", "training", "serving", "evaluation", "visualization"},
 }
 METRICS_ALLOWED = {"evaluation.metrics", "data.ground_truth"}
 
