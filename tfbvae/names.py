@@ -14,4 +14,5 @@ DATASETS = ("dsprites", "celeba", "image_folder")
 NETWORKS = ("burgess", "higgins_conv", "higgins_mlp")
 LIKELIHOODS = ("bernoulli", "gaussian")
 OBJECTIVES = ("beta", "capacity", "hinge")
+CAPACITY_OBJECTIVES = ("capacity", "hinge")  # the objectives whose C the training raises
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")

@@ -122,6 +122,8 @@ def test_the_flags_offer_exactly_the_names_the_library_implements():
     assert tuple(networks.NETWORKS) == names.NETWORKS
     assert tuple(likelihoods.LIKELIHOODS) == names.LIKELIHOODS
     assert tuple(objectives.OBJECTIVES) == names.OBJECTIVES
+    assert names.CAPACITY_OBJECTIVES == tuple(
+        name for name in names.OBJECTIVES if objectives.get_objective(name).uses_capacity)
     assert strategies.STRATEGIES is names.STRATEGIES and pipeline.DATASET_NAMES is names.DATASETS
     fv, _ = parse()
     for flag, choices in (("network", names.NETWORKS), ("likelihood", names.LIKELIHOODS),

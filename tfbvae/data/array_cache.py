@@ -128,8 +128,6 @@ def _build(root: Path, name: str, recipe: dict, shape: tuple, dtype: np.dtype, f
         out.flush()
         del out
         data_path = tmp / DATA_FILE
-        with open(data_path, "rb") as f:
-            os.fsync(f.fileno())
         manifest = {
             "format_version": FORMAT_VERSION,
             "recipe": _normalise(recipe),
@@ -143,8 +141,7 @@ def _build(root: Path, name: str, recipe: dict, shape: tuple, dtype: np.dtype, f
         }
         with open(tmp / MANIFEST_FILE, "w") as f:
             json.dump(manifest, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
+        files.fsync_tree(tmp)  # the array and its manifest on disk before the rename
         # Swap in atomically: the old entry (if any) is renamed aside before removal.
         if entry.exists():
             trash = root / f".{name}.tmp-old-{uuid.uuid4().hex[:8]}"

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tfbvae import errors
-from tfbvae.names import DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES, STRATEGIES
+from tfbvae.names import (CAPACITY_OBJECTIVES, DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES,
+                          STRATEGIES)
 from tfbvae.data import celeba
 from tfbvae.data.dsprites import sources as dsprites_sources
 from tfbvae.training import run_dir as run_layout
 
 INTERVALS = ("checkpoint_every", "image_every", "validate_every")
 DATA_SOURCES = {"dsprites": dsprites_sources.SOURCES, "celeba": celeba.SOURCES}
-CAPACITY_OBJECTIVES = ("capacity", "hinge")
 
 
 class SettingsError(errors.BadInput, ValueError):
