@@ -83,7 +83,8 @@ def straight_app_run(tmp_path_factory, tiny_config):
     return root / "run"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+# SIGINT through the app is the slow variant: the in-process test above covers SIGINT's handling.
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_the_training_app_stops_on_a_real_signal_and_resumes_exactly(
         tmp_path, straight_app_run, signum, repo, tiny_args, train_command):
     run_dir = tmp_path / "run"

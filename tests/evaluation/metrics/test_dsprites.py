@@ -35,6 +35,7 @@ def test_oracle_scores_match_the_reference_with_fast_counts():
     assert summary["sap"] == pytest.approx(0.1824, abs=1e-9)
 
 
+@pytest.mark.slow  # five metrics at the fast counts; the oracle test above is the quick check
 def test_random_projection_of_the_pixels_scores_near_chance():
     data = dsprites.DSprites("rendered")
     assert tuple(data.factors_num_values) == DSPRITES_FACTORS
