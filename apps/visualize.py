@@ -30,12 +30,11 @@ import os
 import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is imported)
 from absl import flags
 
-from tfbvae import errors
 from tfbvae.cli import app_runner
 from tfbvae.cli import model_flags
 from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
+from tfbvae.evaluation.model_pictures import PICTURES
 
-PICTURES = ("traversals", "gif", "reconstructions", "samples", "kl_curves")
 
 FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
 model_flags.define_model_flags(FLAGS)
@@ -65,108 +64,34 @@ def default_output_dir(source) -> str:
     """``<run_dir>/pictures`` for a run; ``pictures/<name>_v<version>`` for an export."""
     from tfbvae.training import run_dir as run_layout
 
-    name = source.metadata.get("model_name") or source.path.name
+    name = source.model_name or source.path.name
     return run_layout.output_dir(run_layout.PICTURES, source.kind, source.path, name, source.version)
 
 
-def input_images(source, count: int):
-    """``count`` images to draw and the dSprites data they come from: ``(images, data)``, from
-    ``--images`` (``data`` None), else dSprites samples (seeded)."""
-    import numpy as np
-
-    if FLAGS.images:
-        from tfbvae.pixels import BadImages, check_image_values
-
-        try:
-            images = np.load(FLAGS.images, mmap_mode="r")
-        except (OSError, ValueError) as err:  # not a .npy, truncated, or Python objects
-            raise BadImages(f"--images {FLAGS.images} is not a readable .npy array: {err}") from None
-        if images.ndim != 4 or tuple(images.shape[1:]) != tuple(source.image_shape):
-            raise ValueError(f"--images {FLAGS.images} holds an array shaped {images.shape}; the "
-                             f"model takes images shaped (n, {', '.join(map(str, source.image_shape))})")
-        chosen = np.asarray(images[:count])
-        check_image_values(chosen, f"--images {FLAGS.images}")  # the serving signatures' rule
-        return chosen, None
-    if tuple(source.image_shape) != (64, 64, 1):
-        raise ValueError(f"the model takes {tuple(source.image_shape)} images, not dSprites': pass "
-                         "--images=<a .npy of its kind of images, (n, H, W, C)>")
-    from tfbvae.data.dsprites.ground_truth import DSprites
-
-    data = DSprites(FLAGS.dsprites_source, FLAGS.data_path)
-    return data.sample_observations(count, np.random.RandomState(FLAGS.seed)), data
-
-
 def _main(argv: list[str]) -> int:
-    """Draws the pictures of the model the flags name; refusals reach the user through
-    :mod:`tfbvae.cli.app_runner`."""
-    from tfbvae.trained_model import open_model
+    """Draws the pictures of the model the flags name and writes them; refusals reach the user
+    through :mod:`tfbvae.cli.app_runner`."""
+    from tfbvae.evaluation.model_pictures import draw_model
 
-    source = open_model(FLAGS.model, FLAGS.checkpoint)
-    try:  # the images the user pointed at (--images, or dSprites from --dsprites_source)
-        images, data = input_images(source, max(FLAGS.num_images, FLAGS.gif_images))
-    except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
-        raise errors.BadInput(str(err)) from None
-    kl, kl_source = source.kl_per_dim(images)
-    from tfbvae import visualization as vis
-    from tfbvae.training import event_files
-    from tfbvae.evaluation.report import portable_record, write_json
-    from tfbvae.visualization import kl_bar_chart, reconstruction_grid
-    output_dir = FLAGS.output_dir or default_output_dir(source)
-    os.makedirs(output_dir, exist_ok=True)
-    written = {}
-
-    def save(name: str, picture) -> None:
-        written[name] = str(vis.save_png(picture, os.path.join(output_dir, f"{name}.png")))
-
-    what = set(FLAGS.what)
-    factors, labels = None, None
-    if data is not None and FLAGS.label_factors and "traversals" in what:
-        from tfbvae.evaluation import representation
-        from tfbvae.evaluation.latent_factors import label, latent_factors
-
-        factors = latent_factors(data, representation.of_model(source), kl,
-                                 FLAGS.factor_samples, FLAGS.seed)
-        labels = [label(record) for record in factors]
-    if "traversals" in what:
-        save("traversals", vis.traversal_grid(source, images[0], kl, FLAGS.span, FLAGS.steps,
-                                              labels))
-    if "gif" in what:
-        frames = vis.traversal_frames(source, images[:FLAGS.gif_images], kl, FLAGS.span, FLAGS.steps)
-        written["gif"] = str(vis.save_gif(frames, os.path.join(output_dir, "traversals.gif"),
-                                          FLAGS.frame_ms))
-    if "reconstructions" in what:
-        save("reconstructions", reconstruction_grid(source, images[:FLAGS.num_images]))
-    if "samples" in what:
-        save("samples", vis.samples_grid(source, source.latent_dim, FLAGS.num_samples, FLAGS.seed))
-    notes = []
-    if "kl_curves" in what:
-        logs = source.log_dir()
-        history, capacity = event_files.kl_history(logs, source.latent_dim) if logs else ({}, None)
-        if history:
-            save("kl_curves", vis.kl_curves(history, capacity))
-        else:
-            notes.append(f"no per-dimension KL in training logs ({logs or 'none found'}): "
-                         f"kl_per_dim.png shows the KL from {kl_source}")
-            save("kl_per_dim", kl_bar_chart(kl, source.step))
-
-    record = {
-        "model": source.identity(),
-        "kl_per_dim": [float(v) for v in kl],
-        "kl_source": kl_source,
-        "order_by_kl": [int(d) for d in vis.kl_order(kl)],
-        "latent_factors": factors,
-        "files": written,
-        "notes": notes,
-        "settings": {name: FLAGS[name].value for name in (
-            "what", "images", "dsprites_source", "label_factors", "factor_samples", "num_images", "gif_images", "span", "steps",
-            "num_samples", "frame_ms", "seed")},
-    }
-    write_json(os.path.join(output_dir, "pictures.json"), portable_record(record))
-    for note in notes:
+    pictures = draw_model(_settings_from_flags())
+    written = pictures.write(FLAGS.output_dir or default_output_dir(pictures.source))
+    for note in pictures.notes:
         print(f"NOTE: {note}")
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
+
+
+def _settings_from_flags():
+    """The pictures the flags ask for."""
+    from tfbvae.evaluation.model_pictures import PictureSettings
+
+    return PictureSettings(
+        model=FLAGS.model, checkpoint=FLAGS.checkpoint, what=tuple(FLAGS.what),
+        images=FLAGS.images, dsprites_source=FLAGS.dsprites_source, data_path=FLAGS.data_path,
+        num_images=FLAGS.num_images, gif_images=FLAGS.gif_images, span=FLAGS.span,
+        steps=FLAGS.steps, num_samples=FLAGS.num_samples, frame_ms=FLAGS.frame_ms,
+        label_factors=FLAGS.label_factors, factor_samples=FLAGS.factor_samples, seed=FLAGS.seed)
 
 
 

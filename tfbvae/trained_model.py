@@ -80,6 +80,19 @@ class ModelSource(abc.ABC):
     def log_dir(self) -> Path | None:
         """The training run's TensorBoard training logs, when they can be found."""
 
+    def kl_history(self) -> tuple[dict[int, list[tuple[int, float]]], list[tuple[int, float]] | None,
+                                  Path | None]:
+        """Each latent's KL over training and C (when logged), from the training logs, and the
+        logs read: ``({dim: [(step, nats), ...]}, [(step, C), ...] or None, log_dir)``;
+        ``({}, None, None)`` when no logs are found."""
+        logs = self.log_dir()
+        if logs is None:
+            return {}, None, None
+        from tfbvae.training.event_files import kl_history
+
+        history, capacity = kl_history(logs, self.latent_dim)
+        return history, capacity, logs
+
     @abc.abstractmethod
     def identity(self) -> dict:
         """JSON-ready record of which model this is (paths, version, step, metadata)."""
