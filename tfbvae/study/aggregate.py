@@ -13,13 +13,13 @@ missing, never dropped silently.
 from __future__ import annotations
 
 import datetime
-import json
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from tfbvae import files
+from tfbvae.evaluation.report import write_json
 from tfbvae.study.run_state import EVALUATION_SEED, read_json, run_state
 from tfbvae.study.spec import Run, StudySpec
 from tfbvae.study.tracking import tracking_of_run
@@ -63,7 +63,7 @@ def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: P
     curves = {cell.name: plots.kl_curves_of_cell(
         cell.name, [run for run in runs if run.cell == cell], study_dir / f"kl_curves_{cell.name}.png")
         for cell in spec.cells}
-    files.write_text_atomically(study_dir / RESULTS_JSON, json.dumps(results, indent=2, allow_nan=False) + "\n")
+    write_json(study_dir / RESULTS_JSON, results)
     files.write_text_atomically(study_dir / RESULTS_MD, markdown(results, curves))
     return study_dir / RESULTS_JSON
 
@@ -89,8 +89,9 @@ def collect_summary(spec: StudySpec, run: Run, repo: Path) -> RunSummary:
     )
 
 
-def training_seconds(run_dir: Path) -> float | None:
-    """First to last TensorBoard event of the run's training logs (None before any)."""
+def training_seconds(run_dir: str | Path) -> float | None:
+    """First to last TensorBoard event of the run's training logs (None before any): the
+    training time of the study's runs and of :mod:`tfbvae.study.results_table`'s rows."""
     log_dir = run_layout.train_logs(run_dir)
     if not log_dir.is_dir():
         return None
