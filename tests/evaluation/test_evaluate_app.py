@@ -12,9 +12,10 @@ import pytest
 
 from tfbvae.data.dsprites.ground_truth import DSprites
 from tfbvae.data.ground_truth import IdentityObservationsData
-from tfbvae.evaluation.report import (MetricsProgress, apply_overrides, expected_encodings,
-                                      markdown_report, strict_json, write_report)
 from tfbvae.evaluation.metrics import evaluate, get_preset
+from tfbvae.evaluation.metrics.presets import apply_overrides
+from tfbvae.evaluation.progress import MetricsProgress, expected_encodings
+from tfbvae.evaluation.report import markdown_report, strict_json, write_report
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.networks import build_networks
 from tfbvae.serving.export import export_model

@@ -110,7 +110,7 @@ def _to_stderr(line: str) -> None:
 def _metric_counts(settings: EvaluationSettings) -> tuple[list[str], dict]:
     """The metric names and each one's counts (the preset's, changed by the overrides)."""
     from tfbvae.evaluation.metrics import get_preset, parse_metric_names
-    from tfbvae.evaluation.report import apply_overrides
+    from tfbvae.evaluation.metrics.presets import apply_overrides
 
     try:
         names = parse_metric_names(settings.metrics)
@@ -166,7 +166,7 @@ def _run_metrics(settings: EvaluationSettings, names: list[str], counts: dict, d
                  representation_function) -> dict:
     """:func:`tfbvae.evaluation.metrics.evaluate`, with the progress bar when asked."""
     from tfbvae.evaluation.metrics import evaluate
-    from tfbvae.evaluation.report import MetricsProgress
+    from tfbvae.evaluation.progress import MetricsProgress
 
     progress = MetricsProgress(names, counts) if settings.progress else None
     if progress is not None:

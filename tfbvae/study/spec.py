@@ -209,7 +209,7 @@ def _check_evaluation_settings(spec: StudySpec) -> None:
     """The preset, metric names and count overrides, as apps/evaluate.py will read them (this
     loads the metrics package, and with it scikit-learn)."""
     from tfbvae.evaluation.metrics import PRESETS, parse_metric_names
-    from tfbvae.evaluation.report import apply_overrides
+    from tfbvae.evaluation.metrics.presets import apply_overrides
 
     if spec.preset not in PRESETS:
         raise BadInput(f"{spec.path}: [study] preset = {spec.preset!r} is not a metrics preset: "

@@ -30,7 +30,7 @@ unsupervised           train 10000 (20 bins)                  train 2000
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 Preset = Mapping[str, Mapping[str, Any]]
 
@@ -63,3 +63,44 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown metrics preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]
+
+
+def apply_overrides(preset: Preset, metrics: Sequence[str], overrides: Sequence[str]) -> dict:
+    """The counts of ``metrics`` in ``preset``, changed by ``overrides``.
+
+    Each override is ``<metric>.<count>=<int>`` (``dci.num_train=500``) or ``all.<count>=<int>``
+    (every selected metric that has that count), e.g. for tiny smoke tests.
+
+    Args:
+        preset: a preset's counts (:data:`PRESETS`).
+        metrics: the metrics evaluated.
+        overrides: ``--override`` values of ``apps/evaluate.py`` (or a study file's).
+
+    Returns:
+        ``{metric: {count: value}}`` for ``metrics``, a copy of the preset's.
+
+    Raises:
+        ValueError: an override that is malformed, names a metric not evaluated or a count no
+            selected metric has, or sets a count below 1.
+    """
+    counts = {name: dict(preset[name]) for name in metrics}
+    for override in overrides:
+        target, _, value = override.partition("=")
+        metric, _, key = target.strip().partition(".")
+        if not value.strip().lstrip("-").isdigit() or not key:
+            raise ValueError(f"--override {override!r} must read <metric>.<count>=<integer>, "
+                             "e.g. dci.num_train=500 or all.batch_size=16")
+        targets = list(counts) if metric == "all" else [metric]
+        if metric != "all" and metric not in counts:
+            raise ValueError(f"--override {override!r} names {metric!r}, which is not among the "
+                             f"metrics evaluated ({', '.join(counts)})")
+        hits = [name for name in targets if key in counts[name]]
+        if not hits:
+            known = sorted({k for name in targets for k in counts[name]})
+            raise ValueError(f"--override {override!r}: no selected metric has a count {key!r}; "
+                             f"counts are {', '.join(known)}")
+        if int(value) < 1:
+            raise ValueError(f"--override {override!r}: counts must be positive")
+        for name in hits:
+            counts[name][key] = int(value)
+    return counts
