@@ -51,7 +51,7 @@ def default_output_dir(source) -> str:
     """``<run_dir>/evaluation`` for a run; ``evaluation/<name>_v<version>`` for an export."""
     from tfbvae.training import run_dir as run_layout
 
-    name = source.metadata.get("model_name") or source.path.name
+    name = source.model_name or source.path.name
     return run_layout.output_dir(run_layout.EVALUATION, source.kind, source.path, name, source.version)
 
 

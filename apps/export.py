@@ -27,12 +27,13 @@ from tfbvae import errors
 from tfbvae.cli import app_runner
 from tfbvae.cli import model_flags
 from tfbvae.serving.models_config import MODEL_NAME_PATTERN
+from tfbvae.training import run_dir as run_layout
 
 FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
 flags.DEFINE_string("run_dir", None, "Training run directory: exports its latest checkpoint.", flag_values=FLAGS)
 flags.DEFINE_string("checkpoint", None, "With --run_dir: a checkpoint of the run (.../ckpt-<step>) instead of the latest.", flag_values=FLAGS)
 flags.DEFINE_string("keras_model", None, "A .keras file of a tfbvae BetaVAE (model.save(...)).", flag_values=FLAGS)
-flags.DEFINE_string("export_base", "exported_models", "Root of the export tree (TensorFlow Serving's base path).", flag_values=FLAGS)
+flags.DEFINE_string("export_base", run_layout.EXPORTS, "Root of the export tree (TensorFlow Serving's base path).", flag_values=FLAGS)
 flags.DEFINE_alias("base_dir", "export_base", flag_values=FLAGS)  # its name before it matched apps/train.py's
 flags.DEFINE_string(
     "model_name", None,
@@ -87,20 +88,23 @@ flags.register_validator(
 
 
 def load(run_dir: str | None, keras_model: str | None) -> tuple:
-    """``(model, run metadata, default model name)`` from a run directory or a .keras file."""
+    """``(model, run facts, default model name)`` from a run directory or a .keras file; the
+    facts are a :class:`tfbvae.training.run_record.RunFacts`."""
+    from tfbvae.training.run_record import RunFacts
+
     if run_dir:
+        import dataclasses
         from pathlib import Path
 
         from tfbvae.trained_model import RunModel
-        from tfbvae.training.settings import Settings
 
         source = RunModel(Path(run_dir), FLAGS.checkpoint)
         # Without --kl_images the metadata's KL per dimension is the training KL the run
         # logged at the checkpoint's step (None when its logs are gone).
         kl, kl_source = source.recorded_kl_per_dim()
-        metadata = dict(source.metadata, kl_per_dim=None if kl is None else [float(v) for v in kl],
-                        kl_per_dim_source=kl_source)
-        return source.model, metadata, Settings.from_json(metadata["flags"]).model_name
+        facts = dataclasses.replace(source.run, kl_per_dim=None if kl is None else tuple(float(v) for v in kl),
+                                    kl_per_dim_source=kl_source)
+        return source.model, facts, facts.model_name
     import keras
 
     import tfbvae.model.beta_vae  # registers BetaVAE for deserialisation
@@ -114,11 +118,11 @@ def load(run_dir: str | None, keras_model: str | None) -> tuple:
     if not isinstance(model, tfbvae.model.beta_vae.BetaVAE):
         raise errors.BadInput(f"--keras_model={keras_model} holds a {type(model).__name__}, not "
                               "a tfbvae BetaVAE: export one saved with BetaVAE.save('name.keras').")
-    metadata = {"source": os.path.abspath(keras_model), "latent_dim": int(model.latent_dim)}
-    if getattr(model, "optimizer", None) is not None:
-        metadata["step"] = int(model.optimizer.iterations.numpy())
+    optimizer = getattr(model, "optimizer", None)
+    facts = RunFacts(source=os.path.abspath(keras_model), latent_dim=int(model.latent_dim),
+                     step=None if optimizer is None else int(optimizer.iterations.numpy()))
     name = os.path.splitext(os.path.basename(keras_model))[0]
-    return model, metadata, name
+    return model, facts, name
 
 
 def _main(argv: list[str]) -> None:
@@ -128,7 +132,7 @@ def _main(argv: list[str]) -> None:
 
     from tfbvae.serving.export import export_model
 
-    model, metadata, default_name = load(FLAGS.run_dir, FLAGS.keras_model)
+    model, facts, default_name = load(FLAGS.run_dir, FLAGS.keras_model)
     model_name = FLAGS.model_name or default_name  # export_model refuses one a URL cannot hold
     try:
         kl_images = np.load(FLAGS.kl_images, mmap_mode="r") if FLAGS.kl_images else None
@@ -141,8 +145,8 @@ def _main(argv: list[str]) -> None:
     if crop is None:
         from tfbvae.data.pipeline import image_crop
 
-        crop = image_crop((metadata.get("flags") or {}).get("dataset", ""))
-    written = export_model(model, FLAGS.export_base, model_name, metadata, kl_images=kl_images, crop=crop)
+        crop = image_crop(facts.settings.dataset if facts.settings else "")
+    written = export_model(model, FLAGS.export_base, model_name, facts.to_json(), kl_images=kl_images, crop=crop)
     print(json.dumps(written, indent=2))
     print(
         "Serve with:\n  tensorflow_model_server --port=8500 --rest_api_port=8501 "

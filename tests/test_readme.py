@@ -137,7 +137,7 @@ def test_the_library_example_and_restore_model_run_as_written(tmp_path, tiny_con
         f"from tfbvae.training.settings import Settings\nfrom tfbvae.training.train import train\ntrain({config!r})",
         f"import tfbvae\nrun_dir = {str(tmp_path / 'run')!r}",
         restore,
-        'print("restored", metadata["step"])',
+        'print("restored", metadata.step)',
     ])
     result = run_python("-c", script, env={"TFBVAE_DATA_DIR": str(tmp_path / "data")})
     assert result.returncode == 0, result.stderr[-3000:]

@@ -26,11 +26,11 @@ import numpy as np
 
 from tfbvae import errors
 from tfbvae.pixels import images_to_float
+from tfbvae.serving import layout as export_layout
 from tfbvae.serving.models_config import PARTS
 from tfbvae.training import run_dir as run_layout
-from tfbvae.training.settings import Settings
+from tfbvae.training.run_record import RunFacts
 
-SAVED_MODEL_FILE = "saved_model.pb"
 SIGNATURE = "serving_default"
 
 
@@ -47,8 +47,14 @@ class ModelSource(abc.ABC):
     latent_dim: int
     step: int | None  # training step of the weights, when known
     version: int | None  # export version, when exported
-    metadata: dict  # the run's metadata or the export's metadata JSON ({} when absent)
+    model_name: str | None  # the run's or the export's model name, when known
+    run: RunFacts  # what is known of the training run (its fields None when unknown)
     data_source: str | None  # what the model was trained on (e.g. rendered dSprites), if known
+
+    @property
+    @abc.abstractmethod
+    def metadata(self) -> dict:
+        """As JSON: the run's facts, or the export's metadata JSON (``{}`` when absent)."""
 
     @abc.abstractmethod
     def encode(self, images) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +72,6 @@ class ModelSource(abc.ABC):
     @abc.abstractmethod
     def likelihood(self):
         """The :class:`tfbvae.model.likelihoods.Likelihood` the model was trained with."""
-
-    @property
-    @abc.abstractmethod
-    def run(self) -> dict:
-        """The training run's record (``flags``, ``step``, ``data``, ...), ``{}`` when unknown."""
 
     @abc.abstractmethod
     def recorded_kl_per_dim(self) -> tuple[np.ndarray | None, str]:
@@ -122,12 +123,15 @@ class RunModel(ModelSource):
         from tfbvae.training.checkpoints import restore_model
 
         self.path = path
-        self.model, self.metadata = restore_model(str(path), checkpoint)
-        self.image_shape = Settings.from_json(self.metadata["flags"]).image_shape
+        self.model, self.run = restore_model(str(path), checkpoint)
+        self.image_shape = self.run.settings.image_shape
         self.latent_dim = int(self.model.latent_dim)
-        self.step = self.metadata.get("step")
-        self.version = None
-        self.data_source = self.metadata.get("data_source")
+        self.step, self.data_source = self.run.step, self.run.data_source
+        self.version, self.model_name = None, self.run.model_name
+
+    @property
+    def metadata(self) -> dict:
+        return self.run.to_json()
 
     def encode(self, images):
         mean, log_var = self.model.encode(images)  # BetaVAE.encode takes uint8 or [0, 1]
@@ -142,10 +146,6 @@ class RunModel(ModelSource):
     @property
     def likelihood(self):
         return self.model.likelihood
-
-    @property
-    def run(self) -> dict:
-        return self.metadata
 
     def log_dir(self) -> Path | None:
         logs = run_layout.train_logs(self.path)
@@ -186,7 +186,9 @@ class ExportedModel(ModelSource):
         self.encoder_dir, self.decoder_dir = encoder_dir, decoder_dir
         self._parts = _SavedModelParts(path, {"encoder": encoder_dir, "decoder": decoder_dir})
         self.described = _export_metadata(encoder_dir, decoder_dir)
-        self.step, self.data_source = self.run.get("step"), self.run.get("data_source")
+        self.run = _run_facts(self.described, encoder_dir or decoder_dir)
+        self.step, self.data_source = self.run.step, self.run.data_source
+        self.model_name = self.described.model_name if self.described else None
         if self.described is not None:
             self.version = self.described.version
             self.image_shape, self.latent_dim = self.described.image_shape, self.described.latent_dim
@@ -221,10 +223,6 @@ class ExportedModel(ModelSource):
                                    "likelihood; export the model with apps/export.py")
         return keras.saving.deserialize_keras_object(self.described.likelihood)
 
-    @property
-    def run(self) -> dict:
-        return (self.described.run if self.described else None) or {}
-
     def encoder_saved_model(self) -> Path:
         """The encoder SavedModel's directory (what the metrics encode with)."""
         if self.encoder_dir is None:
@@ -242,7 +240,7 @@ class ExportedModel(ModelSource):
 
     def log_dir(self) -> Path | None:
         """The logs of the run this was exported from, if its run directory is still there."""
-        run_dir = (self.run.get("flags") or {}).get("run_dir")
+        run_dir = (self.run.settings.run_dir if self.run.settings else None) or self.run.run_dir
         if not run_dir:
             return None
         logs = run_layout.train_logs(run_dir)
@@ -254,7 +252,7 @@ class ExportedModel(ModelSource):
             "path": str(self.path),
             "encoder": str(self.encoder_dir) if self.encoder_dir else None,
             "decoder": str(self.decoder_dir) if self.decoder_dir else None,
-            "model_name": self.described.model_name if self.described else None,
+            "model_name": self.model_name,
             "version": self.version,
             "step": self.step,
             "saved_model_checksums": self._parts.checksums(),
@@ -264,12 +262,23 @@ class ExportedModel(ModelSource):
 
 def _export_metadata(*version_dirs: Path | None):
     """The tfbvae export metadata of the first of ``version_dirs`` that has it, else None."""
-    from tfbvae.serving.export import METADATA_PATH, ExportMetadata
+    from tfbvae.serving.export import ExportMetadata
 
     for directory in version_dirs:
-        if directory is not None and (directory / METADATA_PATH).is_file():
+        if directory is not None and Path(export_layout.metadata_file(directory)).is_file():
             return ExportMetadata.read(directory)
     return None
+
+
+def _run_facts(described, version_dir: Path) -> RunFacts:
+    """The run's facts in an export's metadata (all ``None`` for a SavedModel tfbvae did not
+    write, or for a ``.keras`` export the settings and data)."""
+    try:
+        return RunFacts.from_json(described.run if described else None)
+    except ValueError as err:
+        raise ModelSourceError(
+            f"{export_layout.metadata_file(version_dir)} has a 'run' record this tfbvae cannot "
+            f"read ({err}); re-export the model with apps/export.py") from None
 
 
 def _version_number(version_dir: Path) -> int | None:
@@ -329,13 +338,11 @@ class _SavedModelParts:
 
 
 def _is_saved_model(path: Path) -> bool:
-    return (path / SAVED_MODEL_FILE).is_file()
+    return export_layout.is_saved_model(path)
 
 
 def _versions(part_dir: Path) -> list[int]:
-    from tfbvae.serving.export import list_versions
-
-    return list_versions(str(part_dir))
+    return export_layout.list_versions(part_dir)
 
 
 def _version_part(version_dir: Path) -> str:
@@ -439,6 +446,6 @@ def _not_a_model(given: Path, path: Path) -> ModelSourceError:
             + ", ".join(str(given / name) for name in exports))
     return ModelSourceError(
         f"--model {given} is not a model: expected a training run directory (with "
-        f"{run_layout.RUN_FILE}), a SavedModel directory (with {SAVED_MODEL_FILE}), "
+        f"{run_layout.RUN_FILE}), a SavedModel directory (with {export_layout.SAVED_MODEL_FILE}), "
         "<base>/<name>/encoder (numbered versions inside) or an export <base>/<name> (with "
         f"encoder/<version>/). It holds: {sorted(p.name for p in path.iterdir())[:10]}")

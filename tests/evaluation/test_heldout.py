@@ -7,19 +7,24 @@ import pytest
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites
 from tfbvae.data.pipeline import split_indices
-from tfbvae.evaluation.heldout import heldout_losses, heldout_rows
+from tfbvae.evaluation.heldout import HeldOutSplit, heldout_losses, heldout_rows
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.divergences import gaussian_kl_per_dim
 from tfbvae.model.networks import build_networks
 from tfbvae.serving.export import export_model
 from tfbvae.trained_model import open_model
+from tfbvae.training.run_record import DataRecord, RunFacts
+from tfbvae.training.settings import Settings
 
 FRACTION = 1e-4  # 74 of dSprites' 737,280 images
 
 
 def run_record(fraction=FRACTION, num_examples=dsprites_layout.NUM_IMAGES):
-    return {"flags": {"dataset": "dsprites", "validation_fraction": fraction},
-            "data": {"dataset": "dsprites", "num_examples": num_examples, "split_seed": 5}}
+    """The ``run`` JSON of an export (RunFacts.to_json()) of a dSprites run."""
+    data = DataRecord("dsprites", "dsprites-rendered", "nowhere", (64, 64, 1), num_examples,
+                      num_examples - 74, 74, 64, 0, 5)
+    settings = Settings.from_json({"dataset": "dsprites", "validation_fraction": fraction})
+    return RunFacts.of_run(settings, data, 0).to_json()
 
 
 def test_heldout_rows_are_the_runs_validation_split_and_refuse_what_is_unknown():
@@ -29,7 +34,7 @@ def test_heldout_rows_are_the_runs_validation_split_and_refuse_what_is_unknown()
     assert len(rows) == 74 and not np.isin(rows, train).any()
     for record, message in [(run_record(fraction=0.0), "held no images out"),
                             (run_record(num_examples=1000), "not the full 737280"),
-                            ({"flags": {}, "data": {}}, "names no dSprites training data")]:
+                            ({"step": 3}, "names no dSprites training data")]:
         with pytest.raises(ValueError, match=message):
             heldout_rows(record)
 
@@ -38,6 +43,8 @@ def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
     model = BetaVAE(*build_networks("burgess", (64, 64, 1), 10), seed=0)
     export_model(model, str(tmp_path), "m", run_record())
     source = open_model(tmp_path / "m")
+    assert source.run == RunFacts.from_json(run_record()) and source.run.settings.dataset == "dsprites"
+    assert HeldOutSplit.of_run(source.run) == HeldOutSplit.of_data(source.run.data, FRACTION)
     data = DSprites("rendered")
     result = heldout_losses(source, data, seed=1, batch_size=32)  # 3 batches, the last short
 

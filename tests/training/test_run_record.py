@@ -12,7 +12,7 @@ import pytest
 
 from tfbvae.training import run_dir as layout
 from tfbvae.training import run_record
-from tfbvae.training.run_record import DataRecord, RunRecordError
+from tfbvae.training.run_record import DataRecord, RunFacts, RunRecordError
 from tfbvae.training.settings import MODEL_SETTINGS, Settings, SettingsError
 
 OLD_RUN = Path(__file__).resolve().parents[1] / "testdata" / "run_v1"
@@ -95,3 +95,31 @@ def test_the_settings_the_record_and_the_layout_load_no_tensorflow():
 def test_a_data_record_round_trips():
     data = DataRecord.from_json(json.loads((OLD_RUN / layout.RUN_FILE).read_text())["data"])
     assert DataRecord.from_json(data.to_json()) == data
+
+
+PRETRAINED = Path(__file__).resolve().parents[2] / "exported_models" / "dsprites_pretrained"
+
+
+def test_run_facts_read_the_shipped_export_typed_and_write_back_its_json_unchanged():
+    metadata = json.loads((PRETRAINED / "encoder" / "1" / "assets.extra" / "tfbvae_metadata.json").read_text())
+    facts = RunFacts.from_json(metadata["run"])
+    assert facts.step == facts.settings.steps >= 20000 and facts.latent_dim == 10
+    assert facts.data_source == facts.data.source and facts.data.dataset == "dsprites"
+    assert facts.kl_per_dim == tuple(metadata["kl_per_dim"]) and facts.model_name == "dsprites_hinge"
+    written = facts.to_json()
+    assert written == metadata["run"] and list(written) == list(metadata["run"])  # keys in order
+
+
+def test_run_facts_write_what_each_builder_wrote():
+    settings, data = Settings(), DataRecord.from_json(json.loads((OLD_RUN / layout.RUN_FILE).read_text())["data"])
+    # The training's export: kl_per_dim written even when not recorded (null).
+    assert RunFacts.of_run(settings, data, 5).to_json() == {
+        "flags": settings.to_json(), "step": 5, "data_source": data.source,
+        "latent_dim": settings.latent_dim, "kl_per_dim": None, "data": data.to_json()}
+    # A .keras export: what is known, nothing else; a foreign SavedModel: nothing.
+    keras_facts = RunFacts(source="/m.keras", latent_dim=3, step=2)
+    assert keras_facts.to_json() == {"source": "/m.keras", "latent_dim": 3, "step": 2}
+    assert RunFacts.from_json(keras_facts.to_json()) == keras_facts
+    assert RunFacts.from_json(None) == RunFacts() and RunFacts().model_name is None
+    with pytest.raises(ValueError, match="data record lacks"):
+        RunFacts.from_json({"data": {"dataset": "dsprites"}})

@@ -51,8 +51,8 @@ def test_dsprites_flags_end_to_end(tmp_path, repo, tiny_args, run_app):
     record = run_record.read_run(run_dir)
     assert record.data.source.startswith("dsprites-rendered")
     assert record.settings.steps == 40 and (run_dir / "flags.txt").is_file()
-    model, metadata = checkpoints.restore_model(str(run_dir))
-    assert metadata["step"] == 40 and metadata["data_source"] == record.data.source
+    model, facts = checkpoints.restore_model(str(run_dir))
+    assert facts.step == 40 and facts.data_source == record.data.source
     # The export, under <run_dir>/exported_models/<dataset>_<objective>/.
     exported = run_dir / "exported_models" / "dsprites_capacity"
     assert (exported / "encoder" / "1" / "saved_model.pb").is_file()

@@ -43,12 +43,12 @@ def test_a_checkpoint_holds_weights_optimizer_step_capacity_and_noise_state(tmp_
     saved = checkpoints.RunCheckpoint(model, checkpoints.checkpoint_dir(tmp_path)).save()
     assert saved.endswith("ckpt-6") and checkpoints.step_of(saved) == 6
 
-    # restore_model: the run's model for inference, with its metadata.
-    restored, metadata = checkpoints.restore_model(str(tmp_path))
-    assert metadata["step"] == 6 and metadata["latent_dim"] == 4
-    assert metadata["data_source"] == "dsprites-test-source"
-    assert metadata["flags"] == config.to_json() and metadata["capacity"] == pytest.approx(12.5)  # C(5)
-    assert metadata["checkpoint"] == saved
+    # restore_model: the run's model for inference, with its facts.
+    restored, facts = checkpoints.restore_model(str(tmp_path))
+    assert facts.step == 6 and facts.latent_dim == 4 and facts.run_dir == str(tmp_path)
+    assert facts.data_source == "dsprites-test-source" == facts.data.source
+    assert facts.settings == config and facts.capacity == pytest.approx(12.5)  # C(5)
+    assert facts.checkpoint == saved
     assert getattr(restored, "optimizer", None) is None  # nothing to compile
     x = next(iter(binary_batches()))
     np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
@@ -203,8 +203,8 @@ def test_restore_model_reads_the_newest_intact_checkpoint_and_moves_nothing(
     saved_at(model, directory, 10, 20)
     truncate(directory / "ckpt-20.data-00000-of-00001")
     with caplog.at_level("WARNING"):
-        restored, metadata = checkpoints.restore_model(str(tmp_path))
-    assert metadata["step"] == 10 and metadata["checkpoint"].endswith("ckpt-10")
+        restored, facts = checkpoints.restore_model(str(tmp_path))
+    assert facts.step == 10 and facts.checkpoint.endswith("ckpt-10")
     assert "Skipping" in caplog.text and "ckpt-20.data-00000-of-00001" in caplog.text
     assert (directory / "ckpt-20.data-00000-of-00001").exists() and not (directory / "damaged").exists()
     x = next(iter(binary_batches()))

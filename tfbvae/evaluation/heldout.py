@@ -17,46 +17,62 @@ import numpy as np
 
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites
+from tfbvae.data.info import DataInfo
 from tfbvae.data.pipeline import split_indices
 from tfbvae.model.divergences import gaussian_kl_per_dim
+from tfbvae.trained_model import RunFacts
 
 
 @dataclasses.dataclass(frozen=True)
 class HeldOutSplit:
-    """What a run record says of its validation split: the run's ``flags`` (settings) and
-    ``data`` parts that :func:`tfbvae.data.pipeline.split_indices` drew it from."""
+    """What a run says of its validation split: the numbers of its data record and settings
+    that :func:`tfbvae.data.pipeline.split_indices` drew it from."""
 
     num_examples: int
     validation_fraction: float
     split_seed: int
 
     @classmethod
-    def of_run(cls, run: Mapping[str, Any]) -> "HeldOutSplit":
-        """The split of ``run`` (``run.json``'s record, or the ``run`` of a model's metadata).
+    def of_data(cls, data: DataInfo | None, validation_fraction: float | None) -> "HeldOutSplit":
+        """The split of a run's data record (a :class:`~tfbvae.training.run_record.DataRecord`)
+        and its ``--validation_fraction``.
 
         Raises:
-            ValueError: naming what is missing, when the run did not train on the full
-                dSprites set with a validation split.
+            ValueError: naming what is missing, when the data is not the full dSprites set or
+                no images were held out.
         """
-        data, settings = run.get("data") or {}, run.get("flags") or {}
-        if data.get("dataset") != "dsprites" or settings.get("dataset") != "dsprites":
+        if data is None or data.dataset != "dsprites":
             raise ValueError("the model's run record names no dSprites training data")
-        if data.get("num_examples") != dsprites_layout.NUM_IMAGES:
-            raise ValueError(f"the run trained on {data.get('num_examples')} dSprites images, not "
+        if data.num_examples != dsprites_layout.NUM_IMAGES:
+            raise ValueError(f"the run trained on {data.num_examples} dSprites images, not "
                              f"the full {dsprites_layout.NUM_IMAGES}: its held-out rows are not "
                              "known here")
-        fraction = float(settings.get("validation_fraction") or 0.0)
-        if fraction <= 0:
+        if not validation_fraction or validation_fraction <= 0:
             raise ValueError("the run held no images out (--validation_fraction=0)")
-        return cls(int(data["num_examples"]), fraction, int(data["split_seed"]))
+        return cls(int(data.num_examples), float(validation_fraction), int(data.split_seed))
+
+    @classmethod
+    def of_run(cls, run: RunFacts | Mapping[str, Any]) -> "HeldOutSplit":
+        """The split of a trained model's run (:attr:`tfbvae.trained_model.ModelSource.run`, or
+        its JSON, e.g. an export metadata's ``run``).
+
+        Raises:
+            ValueError: as :meth:`of_data`, or the run's settings are not dSprites'.
+        """
+        if isinstance(run, Mapping):
+            run = RunFacts.from_json(run)
+        if run.settings is None or run.settings.dataset != "dsprites":
+            raise ValueError("the model's run record names no dSprites training data")
+        return cls.of_data(run.data, run.settings.validation_fraction)
 
     def rows(self) -> np.ndarray:
         """Row indices of the held-out dSprites images."""
         return split_indices(self.num_examples, self.validation_fraction, self.split_seed)[1]
 
 
-def heldout_rows(run: Mapping[str, Any]) -> np.ndarray:
-    """Row indices of the dSprites images that ``run`` (a run record) held out for validation.
+def heldout_rows(run: RunFacts | Mapping[str, Any]) -> np.ndarray:
+    """Row indices of the dSprites images that ``run`` (a model's run facts, or their JSON)
+    held out for validation.
 
     Raises ``ValueError`` naming what is missing when the run did not train on the full
     dSprites set with a validation split.

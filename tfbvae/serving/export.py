@@ -35,6 +35,7 @@ import tfbvae
 from tfbvae import errors, files
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.divergences import gaussian_kl_per_dim
+from tfbvae.serving.layout import METADATA_PATH, list_versions
 from tfbvae.serving.models_config import PARTS, check_model_name, write_models_config
 from tfbvae.serving.signatures import (
     DECODER_SIGNATURES,
@@ -44,7 +45,6 @@ from tfbvae.serving.signatures import (
     encoder_module,
 )
 
-METADATA_PATH = os.path.join("assets.extra", "tfbvae_metadata.json")
 METADATA_FORMAT = "tfbvae-export/1"
 TMP_PREFIX = ".tmp-export-"
 SIGNATURE_DOCS = {"encoder": ENCODER_SIGNATURES, "decoder": DECODER_SIGNATURES}
@@ -55,17 +55,6 @@ WriteMetadata = Callable[[str, str, int], None]  # (version directory, part, ver
 
 class ExportInputError(errors.BadInput, ValueError):
     """Images or a crop given to :func:`export_model` that do not fit the model."""
-
-
-def list_versions(model_dir: str) -> list[int]:
-    """The numeric version directories of one served model (what TensorFlow Serving sees)."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(name)
-        for name in os.listdir(model_dir)
-        if name.isdigit() and os.path.isdir(os.path.join(model_dir, name))
-    )
 
 
 def _image_batches(images: Any, batch_size: int) -> Iterable:

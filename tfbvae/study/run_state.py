@@ -10,18 +10,16 @@ study can be resumed, listed or aggregated by any process at any time.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfbvae.serving import layout as export_layout
+from tfbvae.serving.models_config import PARTS
 from tfbvae.study.spec import Run, StudySpec
 from tfbvae.training import run_dir as run_layout
 from tfbvae.training import run_record
-from tfbvae.training.run_record import RunRecord
+from tfbvae.training.run_record import RunFacts, RunRecord
 
-# The layout tfbvae.training.checkpoints and tfbvae.serving.export write (those modules load TensorFlow).
-CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
-EXPORT_METADATA = Path("assets.extra") / "tfbvae_metadata.json"
 # Every run is evaluated with the same metrics seed, so the seeds' scores differ by the model only.
 EVALUATION_SEED = 0
 
@@ -62,9 +60,8 @@ def run_state(spec: StudySpec, run: Run, repo: Path) -> RunState:
 def checkpoint_step(run_dir: Path) -> int | None:
     """The step of the run's newest checkpoint, found by its files as training finds it
     (``checkpoints/ckpt-<step>.index``); None before the first."""
-    steps = [int(match.group(1)) for path in run_layout.checkpoint_dir(run_dir).glob("ckpt-*.index")
-             if (match := CHECKPOINT_INDEX.fullmatch(path.name))]
-    return max(steps) if steps else None
+    steps = run_layout.indexed_checkpoint_steps(run_dir)
+    return steps[-1] if steps else None
 
 
 def export_step(record: RunRecord, repo: Path) -> int | None:
@@ -73,13 +70,11 @@ def export_step(record: RunRecord, repo: Path) -> int | None:
     runs), else ``<run_dir>/exported_models``, as ``apps/train.py`` does."""
     settings = record.settings
     model_dir = repo / run_layout.export_base(settings.run_dir, settings.export_base) / settings.model_name
-    versions = sorted((int(p.name) for p in (model_dir / "encoder").glob("*") if p.name.isdigit()),
-                      reverse=True)
-    for version in versions:
-        parts = [model_dir / part / str(version) for part in ("encoder", "decoder")]
-        if all((part / "saved_model.pb").is_file() for part in parts):
-            metadata = json.loads((parts[0] / EXPORT_METADATA).read_text())
-            return int((metadata.get("run") or metadata)["step"])
+    for version in reversed(export_layout.list_versions(model_dir / PARTS[0])):
+        parts = [model_dir / part / str(version) for part in PARTS]
+        if all(export_layout.is_saved_model(part) for part in parts):
+            metadata = json.loads(Path(export_layout.metadata_file(parts[0])).read_text())
+            return RunFacts.from_json(metadata.get("run")).step
     return None
 
 

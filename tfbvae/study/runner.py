@@ -32,6 +32,7 @@ from tfbvae.study.aggregate import duration_text
 from tfbvae.study.commands import NICENESS, Command, evaluate_command, train_command
 from tfbvae.study.run_state import RunState, latest_logged_step, run_state
 from tfbvae.study.spec import Run, StudySpec, load_study, study_runs
+from tfbvae.training import run_dir as run_layout
 
 STAGES = ("train", "evaluate", "aggregate", "all")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -75,7 +76,7 @@ def run_study(options: StudyOptions, out: TextIO = sys.stdout) -> StudyOutcome:
     if options.stage not in STAGES:
         raise BadInput(f"--stage={options.stage} is not a stage: use one of {', '.join(STAGES)}")
     spec = load_study(options.study, options.repo)
-    study_dir = options.study_dir or options.repo / "runs" / "studies" / spec.name
+    study_dir = options.study_dir or run_layout.default_study_dir(options.repo, spec.name)
     runs = study_runs(spec, study_dir)
     selected = select_runs(runs, options.task_index)
     if options.list_only:

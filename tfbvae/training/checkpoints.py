@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "ckpt"
-STATE_FILE = "checkpoint"  # TensorFlow's name for the file that lists a directory's checkpoints
-_CHECKPOINT_FILE = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)(\.index|\.data-(\d+)-of-(\d+)|_temp.*)$")
-
 
 class NoCheckpoint(errors.BadInput, FileNotFoundError):
     """A run directory without an intact checkpoint to read."""
@@ -111,7 +107,7 @@ def _group_files(directory: Path) -> dict[int, list[Path]]:
     if not directory.is_dir():
         return groups
     for entry in sorted(directory.iterdir()):
-        match = _CHECKPOINT_FILE.match(entry.name)
+        match = layout.CHECKPOINT_FILE.match(entry.name)
         if match:
             groups.setdefault(int(match.group(1)), []).append(entry)
     return groups
@@ -124,7 +120,7 @@ def _why_damaged(prefix: Path, files: list[Path]) -> str | None:
         return "an unfinished write (the process was stopped while saving it)"
     if f"{prefix.name}.index" not in names:
         return "its .index file is missing"
-    shards = [_CHECKPOINT_FILE.match(n) for n in names if ".data-" in n]
+    shards = [layout.CHECKPOINT_FILE.match(n) for n in names if ".data-" in n]
     if not shards:
         return "its .data file is missing"
     count = int(shards[0].group(4))
@@ -153,7 +149,7 @@ def scan(directory: str | os.PathLike) -> Scan:
     directory = Path(directory)
     intact, damaged = [], {}
     for number, files in sorted(_group_files(directory).items()):
-        prefix = directory / f"{CHECKPOINT_NAME}-{number}"
+        prefix = directory / f"{layout.CHECKPOINT_NAME}-{number}"
         reason = _why_damaged(prefix, files)
         if reason is None:
             intact.append(prefix)
@@ -179,7 +175,7 @@ def _set_aside(directory: Path, paths: list[Path]) -> list[Path]:
 
 def _listed(directory: Path) -> list[str] | None:
     """The checkpoint names the state file lists (``None``: no readable state file)."""
-    if not (directory / STATE_FILE).exists():
+    if not (directory / layout.STATE_FILE).exists():
         return None
     try:
         state = tf.train.get_checkpoint_state(str(directory))  # None when it does not parse
@@ -224,13 +220,13 @@ def repair(directory: str | os.PathLike) -> Scan:
     listed = _listed(directory)
     names = [p.name for p in found.intact]
     if found.intact and listed != names:
-        what = "missing" if not (directory / STATE_FILE).exists() else (
+        what = "missing" if not (directory / layout.STATE_FILE).exists() else (
             "unreadable" if listed is None else f"listing {listed}")
         log.warning("The checkpoint state file of %s was %s; it now lists %s (the newest intact: "
                     "%s).", directory, what, names, names[-1])
         _write_state(directory, found.intact)
-    elif not found.intact and (directory / STATE_FILE).exists():
-        _set_aside(directory, [directory / STATE_FILE])
+    elif not found.intact and (directory / layout.STATE_FILE).exists():
+        _set_aside(directory, [directory / layout.STATE_FILE])
     return found
 
 
@@ -251,7 +247,7 @@ class RunCheckpoint:
         repair(self.directory)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.directory), max_to_keep=max_to_keep,
-            checkpoint_name=CHECKPOINT_NAME,
+            checkpoint_name=layout.CHECKPOINT_NAME,
         )
 
     @property
@@ -281,9 +277,9 @@ class RunCheckpoint:
 
 def step_of(checkpoint_path: str) -> int:
     """The training step a checkpoint was written at (its number)."""
-    match = re.search(rf"{CHECKPOINT_NAME}-(\d+)$", str(checkpoint_path))
+    match = re.search(rf"{layout.CHECKPOINT_NAME}-(\d+)$", str(checkpoint_path))
     if not match:
-        raise ValueError(f"{checkpoint_path} is not a tfbvae checkpoint (expected .../{CHECKPOINT_NAME}-<step>)")
+        raise ValueError(f"{checkpoint_path} is not a tfbvae checkpoint (expected .../{layout.CHECKPOINT_NAME}-<step>)")
     return int(match.group(1))
 
 
@@ -297,7 +293,7 @@ def newest_intact(run_dir: str | os.PathLike) -> Path:
     found = scan(directory)
     newest_step = step_of(found.newest) if found.newest else -1
     passed_over = {p.name: r for p, r in found.damaged.items()
-                   if (m := _CHECKPOINT_FILE.match(p.name)) and int(m.group(1)) > newest_step}
+                   if (m := layout.CHECKPOINT_FILE.match(p.name)) and int(m.group(1)) > newest_step}
     for name, reason in sorted(passed_over.items()):
         log.warning("Skipping %s: %s.", directory / name, reason)
     if found.newest is None:
@@ -309,18 +305,18 @@ def newest_intact(run_dir: str | os.PathLike) -> Path:
     return found.newest
 
 
-def restore_model(run_dir: str, checkpoint: str | None = None) -> tuple["BetaVAE", dict]:
-    """The model of a run directory with its newest intact checkpoint's weights, and its metadata.
+def restore_model(run_dir: str, checkpoint: str | None = None) -> tuple["BetaVAE", run_record.RunFacts]:
+    """The model of a run directory with its newest intact checkpoint's weights, and its facts.
 
     Args:
         run_dir: a training run's directory.
         checkpoint: another checkpoint of the run (a path ``.../ckpt-<step>``) to read.
 
     Returns:
-        ``(model, metadata)``: an uncompiled :class:`~tfbvae.model.beta_vae.BetaVAE` and a dict with
-        ``flags`` (the run's settings), ``step`` (training step of the checkpoint),
-        ``data_source`` (e.g. rendered or official dSprites), ``latent_dim``, ``capacity`` (C at
-        that step), ``data`` (the data record), ``checkpoint`` and ``run_dir``.
+        ``(model, facts)``: an uncompiled :class:`~tfbvae.model.beta_vae.BetaVAE` and its
+        :class:`~tfbvae.training.run_record.RunFacts`: ``settings``, ``step`` (training step of
+        the checkpoint), ``data_source`` (e.g. rendered or official dSprites), ``latent_dim``,
+        ``capacity`` (C at that step), ``data`` (the data record), ``checkpoint`` and ``run_dir``.
 
     Raises:
         NotARunDirectory: ``run_dir`` has no ``run.json``.
@@ -349,14 +345,7 @@ def restore_model(run_dir: str, checkpoint: str | None = None) -> tuple["BetaVAE
     status = tf.train.Checkpoint(**_trackables(model), step=step).read(path)
     status.expect_partial()  # the optimizer's state is not needed to use the model
     status.assert_existing_objects_matched()
-    metadata = {
-        "flags": record.settings.to_json(),
-        "step": int(step.numpy()),
-        "data_source": record.data.source,
-        "latent_dim": record.latent_dim,
-        "capacity": float(model.capacity.numpy()),
-        "data": record.data.to_json(),
-        "checkpoint": path,
-        "run_dir": str(run_dir),
-    }
-    return model, metadata
+    facts = run_record.RunFacts.of_run(
+        record.settings, record.data, int(step.numpy()), capacity=float(model.capacity.numpy()),
+        checkpoint=path, run_dir=str(run_dir))
+    return model, facts

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -33,6 +34,11 @@ EVALUATION = "evaluation"
 PICTURES = "pictures"
 LOCK_FILE = ".lock"
 DEFAULT_RUNS = "runs"  # run directories default to runs/<model_name>
+STUDIES = "studies"  # a study's runs default to runs/studies/<study name>
+CHECKPOINT_NAME = "ckpt"  # checkpoints/ckpt-<step>.index, .data-<i>-of-<n>
+STATE_FILE = "checkpoint"  # TensorFlow's name for the file that lists a directory's checkpoints
+# A checkpoint's files: group 1 the step, group 2 the suffix (group 3/4 a data shard's i, n).
+CHECKPOINT_FILE = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)(\.index|\.data-(\d+)-of-(\d+)|_temp.*)$")
 
 
 class RunDirLocked(errors.BadInput, RuntimeError):
@@ -50,6 +56,18 @@ def flags_file(run_dir: str | os.PathLike) -> Path:
 def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
     """Where a run keeps its checkpoints: ``<run_dir>/checkpoints``."""
     return Path(run_dir) / CHECKPOINTS
+
+
+def indexed_checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
+    """The steps of the run's checkpoints that have an ``.index`` file, oldest first (whether
+    their data shards are intact is :mod:`tfbvae.training.checkpoints`' business)."""
+    return sorted(int(match.group(1)) for path in checkpoint_dir(run_dir).glob(f"{CHECKPOINT_NAME}-*.index")
+                  if (match := CHECKPOINT_FILE.match(path.name)))
+
+
+def default_study_dir(repo: str | os.PathLike, study_name: str) -> Path:
+    """``<repo>/runs/studies/<study_name>``: where a study's runs go without ``--study_dir``."""
+    return Path(repo) / DEFAULT_RUNS / STUDIES / study_name
 
 
 def log_dir(run_dir: str | os.PathLike) -> Path:

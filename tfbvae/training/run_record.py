@@ -98,6 +98,92 @@ class RunRecord:
         }
 
 
+@dataclasses.dataclass(frozen=True)
+class RunFacts:
+    """What is known of a trained model's run: built by
+    :func:`~tfbvae.training.checkpoints.restore_model` (a checkpoint of a run directory), by the
+    training's export and by ``apps/export.py``, stored as the ``run`` object of an export's
+    metadata JSON (:meth:`to_json`; the serving code keeps it as opaque JSON) and read back by
+    :mod:`tfbvae.trained_model` (:meth:`from_json`). Every field may be ``None``: a ``.keras``
+    export knows no settings, a foreign SavedModel nothing at all."""
+
+    settings: Settings | None = None  # the run's settings ("flags" in JSON)
+    step: int | None = None  # training step of the weights
+    data_source: str | None = None  # e.g. "dsprites-rendered (tfbvae renderer v1)"
+    latent_dim: int | None = None
+    capacity: float | None = None  # C at that step (restore_model)
+    data: DataRecord | None = None
+    checkpoint: str | None = None  # the checkpoint restored (restore_model)
+    run_dir: str | None = None  # the run directory restored from (restore_model)
+    kl_per_dim: tuple[float, ...] | None = None  # nats per latent, when recorded
+    kl_per_dim_source: str | None = None  # where kl_per_dim came from
+    source: str | None = None  # the .keras file exported (apps/export.py --keras_model)
+
+    # JSON names in the order they are written (those of the exports already shipped).
+    _JSON_ORDER = ("source", "flags", "step", "data_source", "latent_dim", "capacity", "data",
+                   "checkpoint", "run_dir", "kl_per_dim", "kl_per_dim_source")
+
+    @classmethod
+    def of_run(cls, settings: Settings, data: DataRecord, step: int, **facts: Any) -> "RunFacts":
+        """The facts of a run at ``step``: its settings, data (and source) and latent size,
+        plus ``facts`` (e.g. ``capacity``, ``kl_per_dim``)."""
+        if facts.get("kl_per_dim") is not None:
+            facts["kl_per_dim"] = tuple(float(v) for v in facts["kl_per_dim"])
+        return cls(settings=settings, step=int(step), data_source=data.source,
+                   latent_dim=settings.latent_dim, data=data, **facts)
+
+    @property
+    def model_name(self) -> str | None:
+        """The run's ``--model_name`` (``None`` without settings)."""
+        return self.settings.model_name if self.settings else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object (an export's ``run``): the facts known, ``None`` ones left out, but
+        ``kl_per_dim`` is written (null: not recorded) whenever the settings are."""
+        values = {"source": self.source,
+                  "flags": self.settings.to_json() if self.settings else None,
+                  "step": self.step, "data_source": self.data_source,
+                  "latent_dim": self.latent_dim, "capacity": self.capacity,
+                  "data": self.data.to_json() if self.data else None,
+                  "checkpoint": self.checkpoint, "run_dir": self.run_dir,
+                  "kl_per_dim": None if self.kl_per_dim is None else list(self.kl_per_dim),
+                  "kl_per_dim_source": self.kl_per_dim_source}
+        return {name: values[name] for name in self._JSON_ORDER
+                if values[name] is not None or (name == "kl_per_dim" and self.settings)}
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any] | None) -> "RunFacts":
+        """The facts of :meth:`to_json`'s object (or of any export's ``run``: names not known
+        here are ignored, missing ones are ``None``; ``None`` or ``{}``: nothing known).
+
+        Raises:
+            ValueError: ``flags`` or ``data`` is there but not a record this tfbvae reads.
+        """
+        values = values or {}
+        flags, data = values.get("flags"), values.get("data")
+        kl = values.get("kl_per_dim")
+        try:
+            return cls(
+                settings=Settings.from_json(flags) if isinstance(flags, Mapping) else None,
+                step=_optional(int, values.get("step")),
+                data_source=_optional(str, values.get("data_source")),
+                latent_dim=_optional(int, values.get("latent_dim")),
+                capacity=_optional(float, values.get("capacity")),
+                data=DataRecord.from_json(data) if isinstance(data, Mapping) else None,
+                checkpoint=_optional(str, values.get("checkpoint")),
+                run_dir=_optional(str, values.get("run_dir")),
+                kl_per_dim=None if kl is None else tuple(float(v) for v in kl),
+                kl_per_dim_source=_optional(str, values.get("kl_per_dim_source")),
+                source=_optional(str, values.get("source")),
+            )
+        except (SettingsError, TypeError) as err:
+            raise ValueError(f"not a run's facts: {err}") from None
+
+
+def _optional(kind: type, value: Any) -> Any:
+    return None if value is None else kind(value)
+
+
 def read_run(run_dir: str | os.PathLike) -> RunRecord | None:
     """The record of a run directory, or ``None`` if it has no ``run.json``.
 

@@ -38,7 +38,7 @@ from tfbvae.training import event_files
 from tfbvae.training import run_dir as layout
 from tfbvae.training import run_record
 from tfbvae.training import strategies
-from tfbvae.training.run_record import DataRecord
+from tfbvae.training.run_record import DataRecord, RunFacts
 from tfbvae.training.settings import Settings
 from tfbvae.training.tags import kl_per_dim_from_logs
 
@@ -177,18 +177,10 @@ def make_callbacks(
 
 
 def _export_metadata(settings: Settings, step: int, data: DataRecord,
-                     logs: Mapping[str, float]) -> dict:
-    """What the export records of the run (the keys :func:`~tfbvae.training.checkpoints.restore_model`
-    returns too); ``kl_per_dim``: the last logging interval's training means."""
-    kl = kl_per_dim_from_logs(dict(logs))
-    return {
-        "flags": settings.to_json(),
-        "step": step,
-        "data_source": data.source,
-        "latent_dim": settings.latent_dim,
-        "kl_per_dim": None if kl is None else [float(v) for v in kl],
-        "data": data.to_json(),
-    }
+                     logs: Mapping[str, float]) -> RunFacts:
+    """What the export records of the run; ``kl_per_dim``: the last logging interval's
+    training means."""
+    return RunFacts.of_run(settings, data, step, kl_per_dim=kl_per_dim_from_logs(dict(logs)))
 
 
 def _check_run_dir(run_dir: Path, settings: Settings) -> DataRecord | None:
@@ -482,13 +474,14 @@ def _finish(run: _Run, fitted: _Fitted) -> TrainResult:
 
 def _exported_step(settings: Settings) -> int | None:
     """The training step of the run's newest export (``None``: not exported yet)."""
-    from tfbvae.serving.export import list_versions, read_metadata
+    from tfbvae.serving.export import ExportMetadata
+    from tfbvae.serving.layout import list_versions
 
     encoder_dir = Path(export_base(settings)) / settings.model_name / "encoder"
-    versions = list_versions(str(encoder_dir)) if encoder_dir.is_dir() else []
+    versions = list_versions(encoder_dir)
     if not versions:
         return None
-    return read_metadata(str(encoder_dir / str(max(versions)))).get("run", {}).get("step")
+    return RunFacts.from_json(ExportMetadata.read(encoder_dir / str(max(versions))).run).step
 
 
 def _export_run(run: _Run, fitted: _Fitted, end_step: int) -> dict:
@@ -503,8 +496,8 @@ def _export_run(run: _Run, fitted: _Fitted, end_step: int) -> dict:
     val_batches = validation_batches(settings, data.num_validation)
     kl_images = val_ds.take(val_batches) if val_ds is not None else None
     last_logs = {k: v[-1] for k, v in fitted.history.items() if v}
-    metadata = _export_metadata(settings, end_step, data, last_logs)
-    return export(run.model, settings, metadata, kl_images)
+    return export(run.model, settings, _export_metadata(settings, end_step, data, last_logs),
+                  kl_images)
 
 
 def export_base(settings: Settings) -> str:
@@ -512,14 +505,15 @@ def export_base(settings: Settings) -> str:
     return layout.export_base(settings.run_dir, settings.export_base)
 
 
-def export(model: keras.Model, settings: Settings, metadata: dict, kl_images=None) -> dict:
+def export(model: keras.Model, settings: Settings, facts: RunFacts, kl_images=None) -> dict:
     """Exports the trained model with the export module (TF Serving layout under
-    :func:`export_base`); the per-dimension KL in its metadata is measured on ``kl_images``
-    (the validation batches), else taken from ``metadata["kl_per_dim"]``."""
+    :func:`export_base`, ``facts`` as its metadata's ``run``); the per-dimension KL in its
+    metadata is measured on ``kl_images`` (the validation batches), else taken from
+    ``facts.kl_per_dim``."""
     from tfbvae.serving.export import export_model
 
     base = export_base(settings)
-    paths = export_model(model, base, settings.model_name, metadata, kl_images=kl_images,
+    paths = export_model(model, base, settings.model_name, facts.to_json(), kl_images=kl_images,
                          crop=pipeline.image_crop(settings.dataset))
     log.info("Exported %s to %s.", settings.model_name, base)
     return paths
