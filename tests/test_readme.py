@@ -128,7 +128,7 @@ def test_the_library_example_and_restore_model_run_as_written(tmp_path, tiny_con
     small = (library.replace('validation_fraction=0.01)', 'validation_fraction=0.01, num_images=1024)')
              .replace("steps_per_epoch=1000, epochs=100", "steps_per_epoch=2, epochs=1, validation_steps=1"))
     assert small.count("1024") == 1 and "epochs=1," in small
-    restore = re.search(r"`(model, metadata = tfbvae\.training\.checkpoints\.restore_model\(run_dir\))`", README)[1]
+    restore = re.search(r"`(model, facts = tfbvae\.training\.checkpoints\.restore_model\(run_dir\))`", README)[1]
     config = tiny_config(tmp_path / "run", tmp_path / "data", "--steps=5", "--log_every=5",
                          "--checkpoint_every=5", "--validate_every=5", "--image_every=5")
     script = "\n".join([
@@ -137,8 +137,8 @@ def test_the_library_example_and_restore_model_run_as_written(tmp_path, tiny_con
         f"from tfbvae.training.settings import Settings\nfrom tfbvae.training.train import train\ntrain({config!r})",
         f"import tfbvae\nrun_dir = {str(tmp_path / 'run')!r}",
         restore,
-        'print("restored", metadata.step)',
+        'print("restored", facts.step, facts.settings.objective)',
     ])
     result = run_python("-c", script, env={"TFBVAE_DATA_DIR": str(tmp_path / "data")})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "trained 2" in result.stdout and "restored 5" in result.stdout
+    assert "trained 2" in result.stdout and "restored 5 capacity" in result.stdout
