@@ -131,8 +131,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_con
     assert "Training stopped at step 15: the loss (nan) became NaN/Inf during steps 11-15" in str(error.value)
     assert "--learning_rate" in str(error.value) and "[0, 1]" in str(error.value)
     assert checkpoints.step_of(tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))) == 10
-    model, metadata = checkpoints.restore_model(str(tmp_path / "run"))
-    assert metadata["step"] == 10 and all(np.isfinite(w).all() for w in model.get_weights())
+    model, facts = checkpoints.restore_model(str(tmp_path / "run"))
+    assert facts.step == 10 and all(np.isfinite(w).all() for w in model.get_weights())
 
 
 def test_celeba_flags_without_celeba_stop_at_once_saying_how_to_get_it(tmp_path, repo, app_config):

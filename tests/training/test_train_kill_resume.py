@@ -120,7 +120,7 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume(tmp_path, seed
     assert latest_step(run_dir) == STEPS
     state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
     assert len(state.all_model_checkpoint_paths) <= 2
-    assert checkpoints.restore_model(str(run_dir))[1]["step"] == STEPS
+    assert checkpoints.restore_model(str(run_dir))[1].step == STEPS
     assert run_record.read_run(run_dir).settings.steps == STEPS
 
     # TensorBoard: every logged step exactly once, in every split, for every tag.

@@ -39,7 +39,7 @@ for name in ("default", "mirrored"):
                  "weights": [w.tolist() for w in model.get_weights()[-4:]]}}
 
 result = training.train(dataclasses.replace(config, strategy="mirrored", steps=10))
-out["app"] = {{"step": result.step, "restored_step": checkpoints.restore_model({run!r})[1]["step"]}}
+out["app"] = {{"step": result.step, "restored_step": checkpoints.restore_model({run!r})[1].step}}
 print("RESULT" + json.dumps(out))
 """
 

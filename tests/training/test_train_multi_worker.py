@@ -136,8 +136,8 @@ def test_two_workers_survive_a_sigkill_and_finish_with_equal_weights(tmp_path, w
     names = [f"w{i}" for i in range(len(held[0].files) - 1)]
     for name in names:
         np.testing.assert_array_equal(held[1][name], held[0][name], err_msg=name)
-    model, metadata = checkpoints.restore_model(str(run_dir))
-    assert metadata["step"] == STEPS == newest_checkpoint_step(run_dir)
+    model, facts = checkpoints.restore_model(str(run_dir))
+    assert facts.step == STEPS == newest_checkpoint_step(run_dir)
     for name, saved in zip(names, model.get_weights()):
         np.testing.assert_array_equal(held[1][name], saved, err_msg=name)
 
