@@ -1,17 +1,15 @@
 """Smoke test of benchmarks/bench_pipeline.py: every code path, tiny sizes (no timing checks)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pipeline.py"
+import pytest
 
 
+@pytest.mark.slow  # a benchmark's smoke test: its own command is in benchmarks/README.md
 def test_bench_pipeline_tiny_run(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_pipeline", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    results = bench.main(["--tiny", "--workdir", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    from benchmarks import bench_pipeline
+
+    results = bench_pipeline.main(["--tiny", "--workdir", str(tmp_path), "--json", str(tmp_path / "r.json")])
     assert set(results["pipelines_images_per_second"]) == {
         "dsprites (rendered cache)", "jpeg folder", "celeba-like folder",
     }

@@ -112,6 +112,7 @@ def test_bench_serving_loads_the_export_and_serves():
     assert HAS_TORCH == ("torch_inference" in report["contenders"])
 
 
+@pytest.mark.slow  # three fresh processes per case; the other benchmarks' tests stay in the default suite
 def test_bench_startup_reaches_every_milestone():
     from benchmarks import bench_startup
 
