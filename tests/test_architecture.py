@@ -65,20 +65,15 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def _layer(module: str) -> str:
-    name = _part(module)
-    return name.removesuffix(".py")
-
-
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_point_down_the_layers(path):
     module = _dotted(path)
     if module == "tfbvae":
         return  # the package's lazy public names
-    own = _layer(module)
+    own = _part(module)
     assert own in ALLOWED, f"{module}: a new top-level part of tfbvae; add it to the layer table"
     upward = sorted(imp for imp in _imports(path)
-                    if _layer(imp) != own and _layer(imp) not in ALLOWED[own] and _layer(imp))
+                    if _part(imp) != own and _part(imp) not in ALLOWED[own] and _part(imp))
     assert not upward, f"{module} imports {upward}: {own} may import only {sorted(ALLOWED[own])}"
 
 

@@ -45,13 +45,19 @@ def refuse(message: str, exit_code: int) -> int:
     return exit_code
 
 
-def parse_flags(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> list[str]:
-    """absl's flag parsing, with a flag error refused as bad input (one line, exit 2)."""
+def refuse_flag_error(err: flags.Error) -> int:
+    """A flag error refused as bad input: one line (with a pointer to the flags' list when the
+    flag is unknown), exit status 2."""
+    hint = " (--helpfull lists the flags)" if isinstance(err, flags.UnrecognizedFlagError) else ""
+    return refuse(f"{err}{hint}", errors.EXIT_BAD_INPUT)
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl's flag parsing into ``flags.FLAGS``, a flag error ending the process as bad input."""
     try:
-        return fv(list(argv))
+        return flags.FLAGS(list(argv))
     except flags.Error as err:
-        hint = " (--helpfull lists the flags)" if isinstance(err, flags.UnrecognizedFlagError) else ""
-        sys.exit(refuse(f"{err}{hint}", errors.EXIT_BAD_INPUT))
+        sys.exit(refuse_flag_error(err))
 
 
 def guarded(main: Main, takes_arguments: bool = False) -> Main:
@@ -104,7 +110,7 @@ def main_of(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = Fal
         try:
             rest = app_flags(list(argv))
         except flags.Error as err:
-            return refuse(str(err), errors.EXIT_BAD_INPUT)
+            return refuse_flag_error(err)
         return guarded(main, takes_arguments)(rest) or errors.EXIT_OK
 
     return main_with_argv
