@@ -55,34 +55,139 @@ def test_noise_meter_counts_other_processes_not_its_own():
         assert end.own > start.own
 
 
+def _network_available(name: str) -> bool:
+    from tfbvae.model.networks import NETWORKS
+
+    return name in NETWORKS
+
+
+def _flagfile_values(path) -> dict:
+    """``--key=value`` lines of a flagfile (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("--") and "=" in line:
+            key, value = line[2:].split("=", 1)
+            values[key] = value
+    return values
+
+
+@pytest.mark.parametrize("name", ["dsprites", "celeba", "locatello"])
+def test_bench_train_settings_are_their_flagfiles(name):
+    """Each setting trains what its flagfile says (the locatello setting is dsprites.flags with
+    --network=locatello), so a setting's row measures what a user of that flagfile runs."""
+    from benchmarks import bench_train
+    from tfbvae.files import repo_root
+
+    setting = bench_train.SETTINGS[name]
+    flags = _flagfile_values(repo_root() / setting.flagfile)
+    assert flags["objective"] == "capacity"
+    assert int(flags["batch_size"]) == 64  # bench_train's default --batch_size
+    assert setting.network == ("locatello" if name == "locatello" else flags["network"])
+    assert setting.image_shape == (int(flags["image_size"]),) * 2 + (int(flags["channels"]),)
+    assert setting.latent_dim == int(flags["latent_dim"])
+    assert setting.likelihood == flags["likelihood"]
+    if setting.likelihood == "gaussian":
+        assert setting.gaussian_sigma == float(flags["gaussian_sigma"])
+    assert (setting.gamma, setting.c_max, setting.c_stop_steps, setting.learning_rate) == (
+        float(flags["gamma"]), float(flags["c_max"]), int(flags["c_stop_steps"]),
+        float(flags["learning_rate"]),
+    )  # fmt: skip
+
+
+def _multiply_adds(model) -> tuple[float, float]:
+    """Multiply-adds per image of a Keras encoder or decoder: (all, its first layer's)."""
+    from keras import layers
+
+    counts = []
+    for layer in model.layers:
+        if isinstance(layer, layers.Dense):
+            counts.append(layer.kernel.shape[0] * layer.kernel.shape[1])
+        elif isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            kh, kw = layer.kernel_size
+            # Conv2D: every output pixel and channel reads kh*kw*C_in inputs; a transposed one
+            # spreads every input pixel and channel over kh*kw*C_out outputs.
+            pixels = np.prod((layer.input if isinstance(layer, layers.Conv2DTranspose)
+                              else layer.output).shape[1:3])  # fmt: skip
+            counts.append(pixels * kh * kw * layer.kernel.shape[2] * layer.kernel.shape[3])
+    return float(sum(counts)), float(counts[0])
+
+
+@pytest.mark.parametrize("name", ["dsprites", "celeba", "locatello"])
+def test_bench_train_flop_counts_are_the_networks(name):
+    """The analytic FLOP constants (written out in bench_train's comment) agree with a count
+    over the Keras network's layers, to the constants' rounding."""
+    from benchmarks import bench_train
+    from tfbvae.model.networks import build_networks
+
+    setting = bench_train.SETTINGS[name]
+    if not _network_available(setting.network):
+        pytest.skip(f"tfbvae has no {setting.network!r} network yet")
+    encoder, decoder = build_networks(setting.network, setting.image_shape, setting.latent_dim)
+    (enc, first), (dec, _) = _multiply_adds(encoder), _multiply_adds(decoder)
+    assert setting.forward_flop_per_image == pytest.approx(2 * (enc + dec), rel=2e-3)
+    assert setting.train_flop_per_image == pytest.approx(2 * (3 * (enc + dec) - first), rel=2e-3)
+
+
 @needs_torch
-def test_torch_reference_computes_tfbvae_loss_for_the_same_weights():
+@pytest.mark.parametrize("name", ["dsprites", "celeba", "locatello"])
+def test_torch_reference_is_the_keras_network(name):
+    """What makes the comparison fair: for each setting the reference has as many parameters as
+    tfbvae's network and, with tfbvae's weights copied in, computes the same posterior, the
+    same logits and the same loss terms (the setting's likelihood) on one batch."""
     import keras
     import torch
 
-    from benchmarks.torch_reference import BurgessVAE, capacity_loss, load_keras_weights
+    from benchmarks import bench_train
+    from benchmarks.torch_reference import NETWORKS, capacity_loss, load_keras_weights
     from tfbvae.model.beta_vae import BetaVAE
+    from tfbvae.model.likelihoods import get_likelihood
     from tfbvae.model.networks import build_networks
     from tfbvae.model.objectives import CapacityObjective
 
+    setting = bench_train.SETTINGS[name]
+    if not _network_available(setting.network):
+        pytest.skip(f"tfbvae has no {setting.network!r} network yet")
     rng = np.random.default_rng(0)
-    images = (rng.random((4, 64, 64, 1)) < 0.1).astype(np.uint8) * 255
-    eps = rng.normal(size=(4, 10)).astype(np.float32)
+    images = bench_train.synthetic_images(4, shape=setting.image_shape)
+    images[:, ::7] = rng.integers(0, 256, size=images[:, ::7].shape, dtype=np.uint8)
+    eps = rng.normal(size=(4, setting.latent_dim)).astype(np.float32)
 
     class FixedNoise(BetaVAE):
         def sample_noise(self, shape):
             return keras.ops.convert_to_tensor(eps)
 
-    model = FixedNoise(*build_networks("burgess", (64, 64, 1), 10), objective=CapacityObjective(1000.0))
+    keras.utils.set_random_seed(0)
+    encoder, decoder = build_networks(setting.network, setting.image_shape, setting.latent_dim)
+    for layer in encoder.layers + decoder.layers:  # non-zero biases, so that their order counts
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(scale=0.05, size=layer.bias.shape).astype(np.float32))
+    sigma = {"sigma": setting.gaussian_sigma} if setting.likelihood == "gaussian" else {}
+    likelihood = get_likelihood(setting.likelihood, **sigma)
+    model = FixedNoise(encoder, decoder, likelihood, CapacityObjective(setting.gamma))
     model.capacity.assign(3.0)
-    terms = model.compute_terms(images)
-    reference = BurgessVAE(10, 1)
-    load_keras_weights(reference, model.encoder, model.decoder)
+    reference = NETWORKS[setting.network](setting.latent_dim, setting.image_shape[-1])
+
+    keras_params = encoder.count_params() + decoder.count_params()
+    assert sum(p.numel() for p in reference.parameters()) == keras_params
+
+    load_keras_weights(reference, encoder, decoder)
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)) / np.float32(255))
     with torch.no_grad():
-        out = capacity_loss(x, *reference(x, torch.from_numpy(eps)), capacity=3.0, gamma=1000.0)
-    for name in ("loss", "reconstruction", "kl"):
-        np.testing.assert_allclose(float(out[name]), float(terms[name]), rtol=1e-4)
+        mu, logvar = reference.encode(x)
+        logits, _, _ = reference(x, torch.from_numpy(eps))
+        out = capacity_loss(
+            x, logits, mu, logvar, capacity=3.0, gamma=setting.gamma,
+            likelihood=setting.likelihood, sigma=setting.gaussian_sigma,
+        )  # fmt: skip
+    mean, log_var = model.encode(images)
+    np.testing.assert_allclose(mu.numpy(), mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logvar.numpy(), log_var, rtol=1e-4, atol=1e-5)
+    z = mean + np.exp(0.5 * np.asarray(log_var)) * eps
+    keras_logits = np.asarray(model.decode(z)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(logits.numpy(), keras_logits, rtol=1e-4, atol=1e-4)
+    terms = model.compute_terms(images)
+    for term in ("loss", "reconstruction", "kl"):
+        np.testing.assert_allclose(float(out[term]), float(terms[term]), rtol=1e-4)
 
 
 def test_bench_train_runs_its_contenders():
@@ -101,6 +206,25 @@ def test_bench_train_runs_its_contenders():
     assert report["peak_gflops"] > 0
     reference = "torch_eager" if HAS_TORCH else "a"
     assert report["contenders"][reference]["ratio_to_reference"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["celeba", "locatello"])
+def test_bench_train_runs_each_setting(name):
+    """Smoke run of the other flagfiles' settings: tfbvae's network and the torch reference of
+    it train side by side (no timings asserted)."""
+    from benchmarks import bench_train
+
+    if not _network_available(bench_train.SETTINGS[name].network):
+        pytest.skip(f"tfbvae has no {bench_train.SETTINGS[name].network!r} network yet")
+    torch_flags = [] if HAS_TORCH else ["--no_torch"]
+    report = bench_train.main(
+        TINY + torch_flags + ["--setting", name, "--batch_size", "4", "--dataset_size", "16",
+                              "--peak_seconds", "0"]
+    )  # fmt: skip
+    assert report["setting"] == name
+    assert set(report["contenders"]) == {"tfbvae"} | ({"torch_eager"} if HAS_TORCH else set())
+    for row in report["contenders"].values():
+        assert row["median"] > 0 and row["windows"] == 1
 
 
 def test_bench_serving_loads_the_export_and_serves():
