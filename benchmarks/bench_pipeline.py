@@ -82,10 +82,10 @@ def make_jpegs(root: Path, count: int, height: int, width: int, nested: bool, se
 
 def rss_child(cache_root: str, num_images: int, batch_size: int) -> None:
     """Iterates one training epoch of the cached dSprites set; prints images, seconds, peak RSS."""
-    from tfbvae.data.dsprites import sources as dsprites_sources
-    from tfbvae.data.pipeline import ImageSource, train_dataset
+    from tfbvae.data.datasets import LoadOptions, dsprites
+    from tfbvae.data.pipeline import train_dataset
 
-    source = ImageSource.from_dsprites(dsprites_sources.load_rendered(cache_root, num_images))
+    source = dsprites.load_base(LoadOptions(data_dir=cache_root, num_images=num_images))
     dataset = train_dataset(source, np.arange(source.num_examples), batch_size, seed=0)
     steps = source.num_examples // batch_size
     start = time.perf_counter()
@@ -97,7 +97,8 @@ def rss_child(cache_root: str, num_images: int, batch_size: int) -> None:
 
 
 def run(args) -> dict:
-    from tfbvae.data import celeba, image_folder
+    from tfbvae.data.datasets import celeba, image_folder
+    from tfbvae.data.datasets import LoadOptions, dsprites
     from tfbvae.data.dsprites import sources as dsprites_sources
     from tfbvae.data.pipeline import ImageSource, datasets_from_source
 
@@ -122,7 +123,8 @@ def run(args) -> dict:
     results["dsprites_render_seconds"] = render_s
     results["dsprites_cache_bytes"] = size
     rates = {}
-    dsprites_train, _, _ = datasets_from_source(ImageSource.from_dsprites(arrays), args.batch_size)
+    source = dsprites.load_base(LoadOptions(data_dir=work / "cache", num_images=args.dsprites_images))
+    dsprites_train, _, _ = datasets_from_source(source, args.batch_size)
     rates["dsprites (rendered cache)"] = pipeline_rate(dsprites_train, args.batch_size, args.seconds)
 
     child = subprocess.run(
@@ -145,7 +147,8 @@ def run(args) -> dict:
         build = loaded.num_images / (time.perf_counter() - start)
         results[f"{name} preprocess images/s"] = build
         print(f"{name}: pre-processing {loaded.num_images} JPEGs once: {build:8.1f} images/s")
-        train_ds, _, _ = datasets_from_source(ImageSource.from_images(name, loaded), args.batch_size)
+        train_ds, _, _ = datasets_from_source(
+            ImageSource(name, loaded.images, loaded.source, loaded.location), args.batch_size)
         rates[name] = pipeline_rate(train_ds, args.batch_size, args.seconds)
 
     print(f"\n{'pipeline':<28} {'images/s':>10} {'x training':>11}  (target >= {TARGET_RATIO:.0f}x)")

@@ -10,8 +10,12 @@ are in :mod:`tfbvae.data.dsprites.sources` and :mod:`tfbvae.data.celeba` (also f
 TensorFlow).
 """
 
-DATASETS = ("dsprites", "celeba", "image_folder")
-NETWORKS = ("burgess", "higgins_conv", "higgins_mlp")
+DATASETS = (
+    "dsprites", "dsprites_noshape", "color_dsprites", "noisy_dsprites", "scream_dsprites",
+    "shapes3d", "smallnorb", "cars3d", "mpi3d_toy", "mpi3d_realistic", "mpi3d_real",
+    "celeba", "image_folder",
+)
+NETWORKS = ("burgess", "higgins_conv", "higgins_mlp", "locatello")
 LIKELIHOODS = ("bernoulli", "gaussian")
 OBJECTIVES = ("beta", "capacity", "hinge")
 CAPACITY_OBJECTIVES = ("capacity", "hinge")  # the objectives whose C the training raises

@@ -84,6 +84,13 @@ def images_to_float(images: Values) -> Values:
     return floats / 255.0 if dtype == "uint8" else floats
 
 
+def floats_to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] -> uint8 0..255, rounded to the nearest level: the inverse of
+    :func:`images_to_float` up to half a level (1/510), for pixels computed in floats (the
+    random observations of colour, noisy and scream dSprites) that the pipeline serves as uint8."""
+    return np.rint(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def cmyk_to_rgb(ink: np.ndarray) -> np.ndarray:
     """Ink amounts ``[..., 4]`` (C, M, Y, K; uint8, 0 = no ink) -> uint8 RGB ``[..., 3]``, as
     TensorFlow's JPEG decoder computes it: ``(255 - K) * (255 - X) // 255`` for X in C, M, Y."""

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfbvae.data import celeba, image_folder, images
+from tfbvae.data import images
+from tfbvae.data.datasets import celeba, image_folder
 
 OUTSIDE = (255, 0, 0)
 QUADRANTS = [(10, 200, 30), (220, 40, 90), (60, 60, 250), (240, 240, 240)]

@@ -9,6 +9,7 @@ from PIL import Image
 
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites import render as dsprites_render
+from tfbvae.data.datasets import LoadOptions, dsprites
 from tfbvae.data.dsprites import sources as dsprites_sources
 from tfbvae.data.pipeline import (
     ImageSource,
@@ -112,7 +113,7 @@ def test_split_and_batch_errors():
 
 
 def test_dsprites_batches_unpack_bits_and_carry_factors(tmp_path):
-    source = ImageSource.from_dsprites(dsprites_sources.load_rendered(tmp_path, num_images=2048))
+    source = dsprites.load_base(LoadOptions(data_dir=tmp_path, num_images=2048))
     train, val, info = datasets_from_source(source, 64, seed=0, validation_fraction=0.25, with_factors=True)
     assert info.image_shape == (64, 64, 1) and info.factor_names == dsprites_layout.FACTOR_NAMES
     for dataset in (train.take(3), val):
@@ -166,8 +167,8 @@ def test_a_leading_block_of_rendered_dsprites(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"dataset": "celeba"}, "applies to dataset 'dsprites' only, not 'celeba'"),
-        ({"dataset": "image_folder", "path": "images"}, "applies to dataset 'dsprites' only"),
+        ({"dataset": "celeba"}, "applies to the dSprites data sets only, not 'celeba'"),
+        ({"dataset": "image_folder", "path": "images"}, "applies to the dSprites data sets only, not 'image_folder'"),
         ({"dataset": "dsprites", "source": "official"}, "not of source='official': use source='rendered'"),
         ({"dataset": "dsprites", "source": "tfds"}, "not of source='tfds'"),
         ({"dataset": "dsprites", "path": "my.npz"}, "not of source='auto' with path='my.npz'"),

@@ -32,7 +32,7 @@ def config_of(*args):
         (["--gamma=-5"], "--gamma must be >= 0"),
         (["--latent_dim=0"], "--latent_dim must be >= 1"),
         (["--learning_rate=0"], "--learning_rate must be > 0"),
-        (["--network=resnet"], "value should be one of <burgess|higgins_conv|higgins_mlp>"),
+        (["--network=resnet"], "value should be one of <burgess|higgins_conv|higgins_mlp|locatello>"),
         (["--objective=beta", "--c_max=25"], "--c_max only applies to --objective=capacity or hinge"),
         (["--objective=beta", "--gamma=10", "--c_stop_steps=5"], "--gamma, --c_stop_steps only apply"),
         (["--beta=4"], "--beta only applies to --objective=beta, but --objective=capacity"),
@@ -113,7 +113,7 @@ def test_the_flags_offer_exactly_the_names_the_library_implements():
     """The app takes its choices from tfbvae.names (no TensorFlow); each registry maps the same
     names to its code."""
     from tfbvae import names
-    from tfbvae.data import pipeline
+    from tfbvae.data import datasets
     from tfbvae.model import likelihoods
     from tfbvae.model import networks
     from tfbvae.model import objectives
@@ -124,7 +124,7 @@ def test_the_flags_offer_exactly_the_names_the_library_implements():
     assert tuple(objectives.OBJECTIVES) == names.OBJECTIVES
     assert names.CAPACITY_OBJECTIVES == tuple(
         name for name in names.OBJECTIVES if objectives.get_objective(name).uses_capacity)
-    assert strategies.STRATEGIES is names.STRATEGIES and pipeline.DATASET_NAMES is names.DATASETS
+    assert strategies.STRATEGIES is names.STRATEGIES and tuple(datasets.MODULES) == names.DATASETS
     fv, _ = parse()
     for flag, choices in (("network", names.NETWORKS), ("likelihood", names.LIKELIHOODS),
                           ("objective", names.OBJECTIVES), ("strategy", names.STRATEGIES),

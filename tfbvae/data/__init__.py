@@ -1,9 +1,10 @@
-"""Data sets: dSprites (rendered offline, official file, tfds), CelebA, folders of images.
+"""Data sets: the field's ground-truth sets (dSprites and its variants, Shapes3D, SmallNORB,
+Cars3D, MPI3D), CelebA and folders of images; one module each in :mod:`tfbvae.data.datasets`.
 
 Entry points (imported lazily, so ``import tfbvae.data.ground_truth`` stays free of TensorFlow):
 
-* :func:`make_datasets` — ``(train, validation, info)`` tf.data pipelines of uint8 batches for
-  ``"dsprites"``, ``"celeba"`` or ``"image_folder"``; ``info.source`` names the source in use.
+* :func:`make_datasets` — ``(train, validation, info)`` tf.data pipelines of uint8 batches of
+  any data set of the registry; ``info.source`` names the source in use.
 * :class:`DSprites` — dSprites as ground-truth data for disentanglement metrics.
 * :func:`load_dsprites` — the 737,280 images, bit-packed, in the official order, with
   ``official_layout()`` for the official arrays.
@@ -17,11 +18,13 @@ _LAZY = {
     "load_source": "tfbvae.data.pipeline",
     "datasets_from_source": "tfbvae.data.pipeline",
     "DataInfo": "tfbvae.data.info",
-    "ImageSource": "tfbvae.data.pipeline",
+    "ImageSource": "tfbvae.data.source",
+    "LoadOptions": "tfbvae.data.datasets.base",
+    "DataSet": "tfbvae.data.datasets.base",
     "DSprites": "tfbvae.data.dsprites.ground_truth",
     "load_dsprites": "tfbvae.data.dsprites.sources",
-    "load_celeba": "tfbvae.data.celeba",
-    "load_image_folder": "tfbvae.data.image_folder",
+    "load_celeba": "tfbvae.data.datasets.celeba",
+    "load_image_folder": "tfbvae.data.datasets.image_folder",
     "render": "tfbvae.data.dsprites.render",
     "data_dir": "tfbvae.data.paths",
     "GroundTruthData": "tfbvae.data.ground_truth",

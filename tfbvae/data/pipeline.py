@@ -11,117 +11,22 @@ models cast late.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from typing import Sequence
-
 import numpy as np
 import tensorflow as tf
 
-from tfbvae.data import celeba, image_folder, images
-from tfbvae.data.dsprites import layout as dsprites_layout
-from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data import datasets
 from tfbvae.data.info import DataInfo
-from tfbvae.names import DATASETS as DATASET_NAMES
+from tfbvae.data.source import BYTE_TO_PIXELS, ImageSource, batch_random_state
 
-# Byte value -> its 8 pixels (0/255), most significant bit first as np.packbits writes them.
-# One table lookup per byte unpacks 2-3x faster than shifting and masking.
-_BYTE_TO_PIXELS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) * np.uint8(255)
+TRAIN_STREAM, VALIDATION_STREAM = 0, 1  # the random pixels' streams (see batch_random_state)
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageSource:
-    """A data set held as one array, with the facts every log and result must carry.
-
-    ``array``: bit-packed dSprites rows ``(n, 64, 8)`` when ``bit_packed``, else uint8
-    ``(n, H, W, C)``. For dSprites, row ``i`` shows factor classes ``np.unravel_index(i,
-    factors_num_values)`` (the official order).
-    """
-
-    dataset: str
-    array: np.ndarray
-    source: str
-    location: str
-    bit_packed: bool = False
-    factor_names: tuple[str, ...] = ()
-    factors_num_values: tuple[int, ...] = ()
-
-    @property
-    def num_examples(self) -> int:
-        return len(self.array)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        if self.bit_packed:
-            return (self.array.shape[1], self.array.shape[2] * 8, 1)
-        return tuple(int(d) for d in self.array.shape[1:])
-
-    @classmethod
-    def from_dsprites(cls, arrays: dsprites_sources.DSpritesArrays) -> "ImageSource":
-        return cls(
-            "dsprites",
-            arrays.packed,
-            arrays.source,
-            arrays.location,
-            bit_packed=True,
-            factor_names=tuple(dsprites_layout.FACTOR_NAMES),
-            factors_num_values=tuple(dsprites_layout.FACTORS_NUM_VALUES),
-        )
-
-    @classmethod
-    def from_images(cls, dataset: str, arrays: image_folder.ImageArrays) -> "ImageSource":
-        return cls(dataset, arrays.images, arrays.source, arrays.location)
-
-
-def load_source(
-    dataset: str,
-    *,
-    source: str = "auto",
-    path: str | os.PathLike | None = None,
-    data_dir: str | os.PathLike | None = None,
-    tfds_data_dir: str | os.PathLike | None = None,
-    manual_dir: str | os.PathLike | None = None,
-    channels: int = 3,
-    crop: images.Crop = None,
-    on_error: str = "raise",
-    num_images: int | None = None,
-    download: bool = True,
-) -> ImageSource:
-    """Loads (building its cache first if needed) one data set as an :class:`ImageSource`.
-
-    * ``"dsprites"``: ``source`` ``"auto" | "rendered" | "official" | "tfds"``; ``path`` = the
-      official ``.npz``; the rendered cache lives under ``data_dir``. ``num_images`` (a
-      multiple of 1024): only that leading block of the official order, rendered (quick runs
-      and tests; source ``"rendered"`` or ``"auto"`` without ``path``).
-    * ``"celeba"``: ``source`` ``"auto" | "tfds" | "zip" | "folder"``; ``path`` = the zip or
-      folder; ``tfds_data_dir`` / ``manual_dir`` for tfds.
-    * ``"image_folder"``: ``path`` = the folder; ``channels`` (1 or 3), ``crop``, ``on_error``.
-
-    ``download``: whether an explicit ``source="tfds"`` may download; ``"auto"`` never does
-    (it uses what is on this machine, or says how to get it). ``data_dir`` is the cache root
-    (default ``$TFBVAE_DATA_DIR`` or ``~/.cache/tfbvae``).
-    """
-    if dataset not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {DATASET_NAMES}")
-    if num_images is not None and dataset != "dsprites":
-        raise ValueError(
-            f"num_images (a leading block of rendered dSprites) applies to dataset 'dsprites' "
-            f"only, not {dataset!r}: drop it."
-        )
-    if dataset == "dsprites":
-        arrays = dsprites_sources.load_dsprites(
-            source, path, data_dir, tfds_data_dir, num_images=num_images, download=download
-        )
-        return ImageSource.from_dsprites(arrays)
-    if dataset == "celeba":
-        arrays = celeba.load_celeba(
-            source, path, data_dir, tfds_data_dir, manual_dir, download=download, on_error=on_error
-        )
-        return ImageSource.from_images("celeba", arrays)
-    if path is None:
-        raise ValueError("dataset 'image_folder' needs path= (the folder of images)")
-    arrays = image_folder.load_image_folder(path, data_dir, 64, channels, crop, on_error)
-    return ImageSource.from_images("image_folder", arrays)
+def load_source(dataset: str, options: datasets.LoadOptions | None = None,
+                **load_options) -> ImageSource:
+    """Loads (building its cache first if needed) the data set called ``dataset``
+    (:mod:`tfbvae.data.datasets`): ``options`` (or their fields as keywords) say where its
+    images are."""
+    return datasets.load(dataset, options or datasets.LoadOptions(**load_options))
 
 
 def split_indices(
@@ -142,35 +47,38 @@ def split_indices(
     return np.sort(order[num_val:]), np.sort(order[:num_val])
 
 
-def _batch_loader(data: ImageSource, with_factors: bool):
-    """A tf function: int64 row indices ``(B,)`` -> uint8 images ``(B, H, W, C)`` [, factors]."""
-    array = data.array
+def _batch_loader(data: ImageSource, with_factors: bool, seed: int, stream: int):
+    """A tf function: (int64 row indices ``(B,)``, batch number) -> uint8 images ``(B, H, W,
+    C)`` [, int64 factor classes ``(B, F)``]. Random pixels (colour, noisy, scream dSprites)
+    are drawn from :func:`~tfbvae.data.source.batch_random_state` of ``(seed, stream, batch)``."""
     height, width, channels = data.image_shape
+    if with_factors and data.layout is None:
+        raise ValueError(f"{data.dataset} has no ground-truth factors; use with_factors=False")
 
     def take(rows: np.ndarray) -> np.ndarray:
-        return array[rows]
+        return np.asarray(data.array[rows])
 
-    if data.factors_num_values:
-        sizes = np.array(data.factors_num_values, np.int64)
-        strides = tf.constant(np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]), tf.int64)
-        sizes = tf.constant(sizes)
+    def observe(rows: np.ndarray, batch: np.int64) -> np.ndarray:
+        return data.observed_uint8(rows, batch_random_state(seed, stream, int(batch)))
 
-    def load(rows: tf.Tensor):
-        stored = tf.numpy_function(take, [rows], tf.uint8, stateful=False)
-        if data.bit_packed:
+    def load(rows: tf.Tensor, batch: tf.Tensor):
+        if data.observe is not None:
+            images = tf.numpy_function(observe, [rows, batch], tf.uint8, stateful=False)
+        elif data.bit_packed:
             # 8 pixels per byte: (B, 64, 8) bytes -> (B, 64, 8, 8) pixels -> (B, 64, 64, 1).
-            pixels = tf.gather(_BYTE_TO_PIXELS, tf.cast(stored, tf.int32))
-            batch = tf.reshape(pixels, (-1, height, width, 1))
+            stored = tf.numpy_function(take, [rows], tf.uint8, stateful=False)
+            images = tf.gather(BYTE_TO_PIXELS, tf.cast(stored, tf.int32))
         else:
-            batch = tf.reshape(stored, (-1, height, width, channels))
-        batch = tf.ensure_shape(batch, (rows.shape[0], height, width, channels))
+            images = tf.numpy_function(take, [rows], tf.uint8, stateful=False)
+        images = tf.reshape(images, (-1, height, width, channels))
+        images = tf.ensure_shape(images, (rows.shape[0], height, width, channels))
         if not with_factors:
-            return batch
-        factors = (rows[:, None] // strides) % sizes
-        return batch, factors
+            return images
+        layout = data.layout
+        factors = (rows[:, None] // tf.constant(layout.strides)) % tf.constant(
+            np.asarray(layout.sizes, np.int64))
+        return images, tf.gather(factors, list(layout.factors), axis=1)
 
-    if with_factors and not data.factors_num_values:
-        raise ValueError(f"{data.dataset} has no ground-truth factors; use with_factors=False")
     return load
 
 
@@ -204,13 +112,15 @@ def train_dataset(
         return tf.data.Dataset.from_tensor_slices(batches)
 
     order = tf.data.Dataset.counter(first_epoch).flat_map(epoch_batches).skip(offset)
-    return _finish(order, data, with_factors)
+    return _finish(order, data, with_factors, seed, TRAIN_STREAM, start_step)
 
 
 def eval_dataset(
-    data: ImageSource, indices: np.ndarray, batch_size: int, with_factors: bool = False
+    data: ImageSource, indices: np.ndarray, batch_size: int, with_factors: bool = False,
+    seed: int = 0,
 ) -> tf.data.Dataset:
-    """One pass over the rows ``indices`` in order (the last batch may be smaller)."""
+    """One pass over the rows ``indices`` in order (the last batch may be smaller); random
+    pixels, where the data set has them, are the same on every pass."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     indices = np.asarray(indices, np.int64)
@@ -218,12 +128,14 @@ def eval_dataset(
     order = tf.data.Dataset.from_tensor_slices(indices[:full].reshape(-1, batch_size))
     if full < len(indices):
         order = order.concatenate(tf.data.Dataset.from_tensors(indices[full:]))
-    return _finish(order, data, with_factors)
+    return _finish(order, data, with_factors, seed, VALIDATION_STREAM, 0)
 
 
-def _finish(batched_rows: tf.data.Dataset, data: ImageSource, with_factors: bool):
-    load = _batch_loader(data, with_factors)
-    dataset = batched_rows.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+def _finish(batched_rows: tf.data.Dataset, data: ImageSource, with_factors: bool, seed: int,
+            stream: int, first_batch: int) -> tf.data.Dataset:
+    load = _batch_loader(data, with_factors, seed, stream)
+    numbered = tf.data.Dataset.zip(batched_rows, tf.data.Dataset.counter(first_batch))
+    dataset = numbered.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -244,7 +156,7 @@ def datasets_from_source(
     train = train_dataset(data, train_rows, batch_size, seed, with_factors, start_step)
     val = None
     if len(val_rows):
-        val = eval_dataset(data, val_rows, validation_batch_size or batch_size, with_factors)
+        val = eval_dataset(data, val_rows, validation_batch_size or batch_size, with_factors, seed)
     info = DataInfo(
         dataset=data.dataset,
         source=data.source,
@@ -268,44 +180,23 @@ def make_datasets(
     seed: int = 0,
     validation_fraction: float = 0.0,
     *,
-    source: str = "auto",
-    path: str | os.PathLike | None = None,
-    data_dir: str | os.PathLike | None = None,
     split_seed: int | None = None,
     with_factors: bool = False,
     validation_batch_size: int | None = None,
     start_step: int = 0,
-    tfds_data_dir: str | os.PathLike | None = None,
-    manual_dir: str | os.PathLike | None = None,
-    channels: int = 3,
-    crop: int | Sequence[int] | None = None,
-    on_error: str = "raise",
-    num_images: int | None = None,
-    download: bool = True,
+    **load_options,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None, DataInfo]:
-    """Training and validation pipelines of ``dataset`` ("dsprites", "celeba", "image_folder").
+    """Training and validation pipelines of ``dataset`` (a name of :mod:`tfbvae.data.datasets`).
 
     Returns ``(train, validation, info)``. ``train`` is infinite: uint8 ``(batch_size, 64, 64,
-    C)`` batches (or ``(images, factors)`` with ``with_factors``: int64 ``(B, 5)`` dSprites
-    factor classes), deterministic for ``seed``, resumable at ``start_step``. ``validation`` is
-    one finite pass over a held-out ``validation_fraction`` of the rows chosen by ``split_seed``
+    C)`` batches (or ``(images, factors)`` with ``with_factors``: int64 ``(B, F)`` factor
+    classes), deterministic for ``seed``, resumable at ``start_step``. ``validation`` is one
+    finite pass over a held-out ``validation_fraction`` of the rows chosen by ``split_seed``
     (default ``seed``), or ``None`` when the fraction is 0. ``info`` records the source string,
-    image shape and sizes. Source options (``num_images``, ``download``, ...): see
-    :func:`load_source`.
+    image shape and sizes. ``load_options``: the fields of
+    :class:`~tfbvae.data.datasets.LoadOptions` (``source``, ``path``, ``num_images``, ...).
     """
-    data = load_source(
-        dataset,
-        source=source,
-        path=path,
-        data_dir=data_dir,
-        tfds_data_dir=tfds_data_dir,
-        manual_dir=manual_dir,
-        channels=channels,
-        crop=tuple(crop) if isinstance(crop, (list, tuple)) else crop,
-        on_error=on_error,
-        num_images=num_images,
-        download=download,
-    )
+    data = load_source(dataset, **load_options)
     return datasets_from_source(
         data,
         batch_size,
@@ -322,4 +213,4 @@ def image_crop(dataset: str) -> int | None:
     """The centre crop (a square's side) that ``dataset``'s pipeline takes before resizing, so
     that an export prepares a raw photo as training did (CelebA: Higgins et al.'s 148-pixel
     square of the aligned faces); ``None``: the largest centred square."""
-    return celeba.CROP if dataset == "celeba" else None
+    return datasets.get(dataset).crop

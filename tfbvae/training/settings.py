@@ -28,12 +28,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from tfbvae import errors
 from tfbvae.names import (CAPACITY_OBJECTIVES, DATASETS, LIKELIHOODS, NETWORKS, OBJECTIVES,
                           STRATEGIES)
-from tfbvae.data import celeba
-from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data import datasets
 from tfbvae.training import run_dir as run_layout
 
 INTERVALS = ("checkpoint_every", "image_every", "validate_every")
-DATA_SOURCES = {"dsprites": dsprites_sources.SOURCES, "celeba": celeba.SOURCES}
 
 
 class SettingsError(errors.BadInput, ValueError):
@@ -53,12 +51,14 @@ Check = tuple[Callable[[Any], bool], str]  # (holds for the value, the message w
 
 def _setting(default: Any, help: str, *, choices: Sequence[str] | None = None,
              model: bool = False, applies_to: Applies | None = None,
-             check: Check | None = None) -> Any:
+             check: Check | None = None, recorded_when_set: bool = False) -> Any:
     """A :class:`Settings` field with its flag's help and choices, and the metadata described
-    in the module docstring."""
+    in the module docstring. ``recorded_when_set``: a setting added after records were first
+    written, left out of :meth:`Settings.to_json` at its default so that older records read
+    and write back unchanged."""
     return dataclasses.field(default=default, metadata={
         "help": help, "choices": choices, "model": model, "applies_to": applies_to,
-        "check": check})
+        "check": check, "recorded_when_set": recorded_when_set})
 
 
 def _at_least(low: int, name: str, hint: str = "") -> Check:
@@ -84,9 +84,10 @@ class Settings:
     ``None`` are derived: ``<dataset>_<objective>`` and ``runs/<model_name>``."""
 
     # -- data --
-    dataset: str = _setting("dsprites", "Data set (image_folder: any tree of images, e.g. 3D chairs).", choices=DATASETS, model=True)
-    data_source: str = _setting("auto", "dsprites: auto|rendered|official|tfds (auto: the official .npz when found, else rendered offline). celeba: auto|tfds|zip|folder (auto: --data_path's zip or folder, else tfds' prepared copy; only tfds downloads). image_folder: auto.")
-    data_path: str | None = _setting(None, "The official dSprites .npz, CelebA's img_align_celeba.zip or folder, or the image folder.")
+    dataset: str = _setting("dsprites", "Data set (README 'Data sets'; image_folder: any tree of images, e.g. 3D chairs).", choices=DATASETS, model=True)
+    data_source: str = _setting("auto", "Where the images come from: auto (what is on this machine; never downloads) or one of the data set's sources. dsprites and its variants: rendered|official|tfds (auto: the official .npz when found, else rendered offline). celeba: tfds|zip|folder. shapes3d, smallnorb: tfds. cars3d, mpi3d_*: files (--data_path).")
+    data_path: str | None = _setting(None, "The data set's file or folder: the official dSprites .npz, CelebA's img_align_celeba.zip or folder, Cars3D's folder of .mat files, an MPI3D .npz, or the image folder.")
+    scream_image: str | None = _setting(None, "scream_dsprites: the painting whose patches are the backgrounds (disentanglement_lib's The_Scream.jpg).", recorded_when_set=True)
     data_dir: str | None = _setting(None, "tfbvae's data cache (default $TFBVAE_DATA_DIR or ~/.cache/tfbvae).")
     tfds_data_dir: str | None = _setting(None, "TensorFlow Datasets' data directory (default: tfds' own).")
     tfds_manual_dir: str | None = _setting(None, "tfds' manual-download directory (CelebA when Google Drive refuses the download).")
@@ -163,8 +164,11 @@ class Settings:
         return (self.image_size, self.image_size, self.channels)
 
     def to_json(self) -> dict[str, Any]:
-        """Every setting by name: ``run.json``'s ``flags`` and the export's ``run.flags``."""
-        return dataclasses.asdict(self)
+        """Every setting by name: ``run.json``'s ``flags`` and the export's ``run.flags``
+        (those recorded only when set are left out at their default)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if not (field.metadata["recorded_when_set"]
+                        and getattr(self, field.name) == field.default)}
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any]) -> "Settings":
@@ -282,11 +286,27 @@ def _problem_if(broken: Callable[[Mapping[str, Any]], bool], message: str):
 
 
 def _unknown_source(v: Mapping[str, Any]) -> str | None:
-    allowed = ("auto",) + DATA_SOURCES.get(v["dataset"], ())
+    allowed = ("auto",) + datasets.get(v["dataset"]).sources
     if v["data_source"] in allowed:
         return None
     return (f"--data_source={v['data_source']} is not a source of --dataset={v['dataset']}: "
             f"choose one of {', '.join(allowed)}.")
+
+
+def _wrong_channels(v: Mapping[str, Any]) -> str | None:
+    data = datasets.get(v["dataset"])
+    if data.channels is None or data.channels == v["channels"]:
+        return None
+    kind = "have one channel" if data.channels == 1 else "are RGB"
+    return (f"{data.title} images {kind}: use --channels={data.channels} with "
+            f"--dataset={data.name}.")
+
+
+def _missing_path(v: Mapping[str, Any]) -> str | None:
+    data = datasets.get(v["dataset"])
+    if not data.needs_path or v["data_path"]:
+        return None
+    return f"--dataset={data.name} needs --data_path: {data.flags}."
 
 
 def _not_whole_intervals(v: Mapping[str, Any]) -> str | None:
@@ -302,24 +322,19 @@ def _not_whole_intervals(v: Mapping[str, Any]) -> str | None:
 
 RULES = (
     Rule(("dataset", "data_source"), _unknown_source),
-    Rule(("dataset", "channels"), _problem_if(
-        lambda v: v["dataset"] == "dsprites" and v["channels"] != 1,
-        "dSprites images have one channel: use --channels=1 with --dataset=dsprites.")),
-    Rule(("dataset", "channels"), _problem_if(
-        lambda v: v["dataset"] == "celeba" and v["channels"] != 3,
-        "CelebA images are RGB: use --channels=3 with --dataset=celeba.")),
-    Rule(("likelihood", "channels"), _problem_if(
-        lambda v: v["likelihood"] == "bernoulli" and v["channels"] == 3,
+    Rule(("dataset", "channels"), _wrong_channels),
+    Rule(("likelihood", "channels", "dataset"), _problem_if(
+        lambda v: v["likelihood"] == "bernoulli" and v["channels"] == 3
+        and not datasets.get(v["dataset"]).has_factors,
         "--likelihood=bernoulli models binary pixels, but --channels=3 images are colour "
         "photographs: use --likelihood=gaussian (and --gaussian_sigma) for RGB data.")),
-    Rule(("dataset", "data_path"), _problem_if(
-        lambda v: v["dataset"] == "image_folder" and not v["data_path"],
-        "--dataset=image_folder needs --data_path=<folder of images> (searched recursively).")),
+    Rule(("dataset", "data_path"), _missing_path),
     Rule(("dataset", "data_source", "dsprites_num_images"), _problem_if(
         lambda v: bool(v["dsprites_num_images"]) and not (
-            v["dataset"] == "dsprites" and v["data_source"] in ("auto", "rendered")),
+            datasets.get(v["dataset"]).takes_num_images
+            and v["data_source"] in ("auto", "rendered")),
         "--dsprites_num_images takes a leading block of rendered dSprites: use it with "
-        "--dataset=dsprites and --data_source=rendered (or auto), or remove it.")),
+        "--dataset=dsprites (or a variant) and --data_source=rendered (or auto), or remove it.")),
     Rule(("strategy", "tpu"), _problem_if(
         lambda v: v["tpu"] is not None and v["strategy"] != "tpu",
         "--tpu names the TPU of --strategy=tpu: add --strategy=tpu, or remove --tpu.")),

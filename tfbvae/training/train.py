@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfbvae import errors
-from tfbvae.data import pipeline
+from tfbvae.data import datasets, pipeline
 from tfbvae.training import callbacks as tfbvae_callbacks
 from tfbvae.training import checkpoints
 from tfbvae.training import event_files
@@ -67,16 +67,19 @@ class TrainResult:
 
 # The data module's errors name its arguments (path=, source=, manual_dir=, num_images=); these
 # are the app's flags that set them, per data set.
-_FLAG_HINTS = {
-    "dsprites": "--data_path=/path/to/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz (the "
-    "official file), --data_source=rendered (the offline renderer) or --data_source=tfds (tfds "
-    "downloads it; --tfds_data_dir: its data), --dsprites_num_images (a leading block, rendered)",
-    "celeba": "--data_path=/path/to/img_align_celeba.zip (or the folder of JPEGs it unpacks to), "
-    "--tfds_manual_dir (tfds' manual-download directory), --tfds_data_dir (tfds' data), "
-    "--data_source=tfds (lets tfds download it)",
-    "image_folder": "--data_path=/path/to/your/images (a folder, searched recursively), "
-    "--on_bad_image=skip (skip undecodable files with a warning)",
-}
+def load_options(settings: Settings) -> datasets.LoadOptions:
+    """What the settings say about where the data set's images are."""
+    return datasets.LoadOptions(
+        source=settings.data_source,
+        path=settings.data_path,
+        data_dir=settings.data_dir,
+        tfds_data_dir=settings.tfds_data_dir,
+        manual_dir=settings.tfds_manual_dir,
+        channels=settings.channels,
+        on_error=settings.on_bad_image,
+        num_images=settings.dsprites_num_images or None,  # 0: all images
+        scream_image=settings.scream_image,
+    )
 
 
 def load_data_source(settings: Settings) -> pipeline.ImageSource:
@@ -84,21 +87,11 @@ def load_data_source(settings: Settings) -> pipeline.ImageSource:
 
     Nothing is downloaded unless ``--data_source=tfds`` asks for it."""
     try:
-        return pipeline.load_source(
-            settings.dataset,
-            source=settings.data_source,
-            path=settings.data_path,
-            data_dir=settings.data_dir,
-            tfds_data_dir=settings.tfds_data_dir,
-            manual_dir=settings.tfds_manual_dir,
-            channels=settings.channels,
-            on_error=settings.on_bad_image,
-            num_images=settings.dsprites_num_images or None,  # 0: all images
-        )
+        return pipeline.load_source(settings.dataset, load_options(settings))
     except (FileNotFoundError, NotADirectoryError, RuntimeError, ValueError) as err:
         raise DataUnavailable(
             f"Cannot load the {settings.dataset!r} data set: {err}\nThe flags of apps/train.py for "
-            f"these: {_FLAG_HINTS[settings.dataset]}; --data_dir: tfbvae's cache."
+            f"these: {datasets.get(settings.dataset).flags}; --data_dir: tfbvae's cache."
         ) from err
 
 

@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbvae.data import array_cache, image_folder, images, paths
-from tfbvae.data.image_folder import ImageArrays
+from tfbvae.data import array_cache, images, paths
+from tfbvae.data.datasets import image_folder
+from tfbvae.data.datasets.base import DataSet, LoadOptions
+from tfbvae.data.datasets.image_folder import ImageArrays
+from tfbvae.data.source import ImageSource
 
 CROP = 148  # centred square, of the 178 (wide) x 218 (high) aligned images
 SIZE = 64
@@ -229,3 +232,24 @@ def load_celeba(
     if source == "tfds":
         return _load_tfds(data_dir, tfds_data_dir, manual_dir, download)
     raise ValueError(f"unknown CelebA source {source!r}: expected 'auto' or one of {SOURCES}")
+
+
+def load(options: LoadOptions) -> ImageSource:
+    arrays = load_celeba(options.source, options.path, options.data_dir, options.tfds_data_dir,
+                         options.manual_dir, download=options.download, on_error=options.on_error)
+    return ImageSource("celeba", arrays.images, arrays.source, arrays.location)
+
+
+DATASET = DataSet(
+    name="celeba",
+    title="CelebA",
+    summary="CelebA (Liu et al. 2015), aligned faces: 202,599 RGB photos, centre 148 px "
+            "square at 64x64; no ground-truth factors.",
+    sources=SOURCES,
+    channels=3,
+    load=load,
+    crop=CROP,
+    flags="--data_path=/path/to/img_align_celeba.zip (or the folder of JPEGs it unpacks to), "
+          "--tfds_manual_dir (tfds' manual-download directory), --tfds_data_dir (tfds' data), "
+          "--data_source=tfds (lets tfds download it)",
+)

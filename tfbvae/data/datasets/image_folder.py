@@ -20,6 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tfbvae.data import array_cache, images, paths
+from tfbvae.data.datasets.base import DataSet, LoadOptions
+from tfbvae.data.source import ImageSource
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +145,25 @@ def load_image_folder(
         source=f"image-folder:{root}",
         location=str(root),
     )
+
+
+def load(options: LoadOptions) -> ImageSource:
+    if options.path is None:
+        raise ValueError("dataset 'image_folder' needs path= (the folder of images)")
+    arrays = load_image_folder(options.path, options.data_dir, 64, options.channels or 3, None,
+                               options.on_error)
+    return ImageSource("image_folder", arrays.images, arrays.source, arrays.location)
+
+
+DATASET = DataSet(
+    name="image_folder",
+    title="The folder's",
+    summary="Any tree of images (e.g. 3D chairs' rendered_chairs/), centre square at 64x64, "
+            "1 or 3 channels; no ground-truth factors.",
+    sources=(),
+    channels=None,
+    load=load,
+    needs_path=True,
+    flags="--data_path=<folder of images> (searched recursively), "
+          "--on_bad_image=skip (skip undecodable files with a warning)",
+)
