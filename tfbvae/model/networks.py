@@ -112,10 +112,53 @@ def higgins_mlp(image_shape: Sequence[int], latent_dim: int) -> tuple[keras.Mode
     return encoder, decoder
 
 
+def locatello(image_shape: Sequence[int], latent_dim: int) -> tuple[keras.Model, keras.Model]:
+    """disentanglement_lib's network (Locatello et al. 2019, "Challenging Common Assumptions in
+    the Unsupervised Learning of Disentangled Representations"; its unsupervised_study_v1 trains
+    every model with it).
+
+    Read from google-research/disentanglement_lib at commit
+    86a644d4ed35c771560dc3360756363d35477357, disentanglement_lib/methods/shared/architectures.py:
+    ``conv_encoder`` (lines 144-206): conv 32 4x4 /2 (lines 166-174), conv 32 4x4 /2 (175-183),
+    conv 64 2x2 /2 (184-192), conv 64 2x2 /2 (193-201), all ReLU and padded "same"; flatten
+    (202); FC 256 ReLU (203); the linear heads ``means`` and ``log_var`` (204-205).
+    ``deconv_decoder`` (lines 234-288): FC 256 ReLU (252), FC 1024 ReLU (253), reshape to
+    4x4x64 (254); transposed conv 64 4x4 /2 (255-262), 32 4x4 /2 (264-271), 32 4x4 /2
+    (273-280), all ReLU and "same"; transposed conv C 4x4 /2 "same" with no activation (281-287),
+    the logits of its ``bernoulli_loss`` (methods/shared/losses.py lines 47-51, activation
+    "logits" by default at line 84). config/unsupervised_study_v1/model_configs/shared.gin lines
+    37-38 and sweep.py lines 112-113 choose this pair. ``tf.layers`` initialises kernels
+    Glorot-uniform and biases with zeros, as Keras does by default.
+
+    It differs from ``higgins_conv`` only in the encoder's third and fourth kernels (2x2, not
+    4x4); the decoders are the same.
+    """
+    h, w, c = _check_image_shape(image_shape, "locatello")
+    relu = dict(activation="relu")
+    same = dict(strides=2, padding="same", **relu)
+
+    images = keras.Input(image_shape, name="images")  # 64x64xC
+    x = _stack(layers.Conv2D, images, (32, 32), kernel_size=4, **same)  # 32x32x32, 16x16x32
+    x = _stack(layers.Conv2D, x, (64, 64), kernel_size=2, **same)  # 8x8x64, 4x4x64
+    x = layers.Flatten()(x)  # 1024
+    x = layers.Dense(256, **relu)(x)  # 256
+    encoder = keras.Model(images, _heads(x, latent_dim), name="locatello_encoder")
+
+    z = keras.Input((latent_dim,), name="z")  # z
+    y = _stack(layers.Dense, z, (256, 4 * 4 * 64), **relu)
+    y = layers.Reshape((4, 4, 64))(y)  # 4x4x64
+    y = _stack(layers.Conv2DTranspose, y, (64, 32, 32), kernel_size=4, **same)  # 8x8 ... 32x32
+    # The same layer as Conv2DTranspose, with a forward pass that is fast on CPUs.
+    logits = PhaseConv2DTranspose(c, 4, strides=2, padding="same", name="logits")(y)  # 64x64xC
+    decoder = keras.Model(z, logits, name="locatello_decoder")
+    return encoder, decoder
+
+
 NETWORKS: dict[str, Callable[[Sequence[int], int], tuple[keras.Model, keras.Model]]] = {
     "burgess": burgess,
     "higgins_conv": higgins_conv,
     "higgins_mlp": higgins_mlp,
+    "locatello": locatello,
 }
 
 
