@@ -64,7 +64,15 @@ def _register_validators(fv: flags.FlagValues) -> None:
         flags.register_multi_flags_validator(list(rule.names), validator(rule.problem), flag_values=fv)
     flags.register_multi_flags_validator(
         list(run_settings.APPLICABILITY_NAMES), validator(lambda values: run_settings.inapplicable_given(
-            values, [name for name in values if fv[name].present])), flag_values=fv)
+            values, _given(fv, values))), flag_values=fv)
+
+
+def _given(fv: flags.FlagValues, names) -> list[str]:
+    """The flags among ``names`` the user gave: typed on the command line when the app parses
+    one (a flagfile's settings may be overridden by a later one's objective: ``--flagfile=
+    shapes3d.flags --flagfile=dlib_annealed_vae.flags``), else every flag present."""
+    typed = app_runner.typed_flag_names()
+    return [name for name in names if fv[name].present and (typed is None or name in typed)]
 
 
 def settings_from_flags(fv: flags.FlagValues) -> Settings:

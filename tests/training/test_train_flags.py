@@ -4,6 +4,7 @@ import pytest
 from absl import flags
 
 from apps import train as train_app
+from tfbvae.cli import app_runner
 from tfbvae.training import run_dir as layout
 from tfbvae.training import run_record
 from tfbvae.training.settings import Settings
@@ -16,7 +17,8 @@ def parse(*args):
     """The app's flags parsed from ``args`` on a fresh FlagValues (no global state)."""
     fv = flags.FlagValues()
     names = train_app.define_flags(fv)
-    fv(["train.py", *args])
+    with app_runner.command_line(["train.py", *args]):  # as the app parses its command line
+        fv(["train.py", *args])
     return fv, names
 
 

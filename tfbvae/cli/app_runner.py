@@ -26,15 +26,44 @@ their traceback. This module imports neither TensorFlow nor Keras.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from absl import app, flags
 
 from tfbvae import errors
 
 Main = Callable[[Sequence[str]], "int | None"]
+
+_typed: set[str] | None = None  # the flags named on the command line being parsed
+
+
+def typed_flag_names() -> set[str] | None:
+    """The flags named on the command line being parsed (``--name=v``, ``--name``,
+    ``--noname``), not those read from a ``--flagfile``; ``None`` outside
+    :func:`command_line`. A validator that refuses a flag only when the user typed it (a
+    flagfile is a recipe that later flags may override) reads these."""
+    return None if _typed is None else set(_typed)
+
+
+@contextlib.contextmanager
+def command_line(argv: Sequence[str]) -> Iterator[None]:
+    """Within: :func:`typed_flag_names` gives the flag names of ``argv`` (up to ``--``)."""
+    global _typed
+    names = set()
+    for token in list(argv)[1:]:
+        if token == "--":
+            break
+        if token.startswith("-") and not token.lstrip("-").startswith("flagfile"):
+            name = token.lstrip("-").split("=", 1)[0]
+            names.update({name, name[2:]} if name.startswith("no") else {name})
+    _typed = names
+    try:
+        yield
+    finally:
+        _typed = None
 
 
 def refuse(message: str, exit_code: int) -> int:
@@ -92,7 +121,8 @@ def run(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = False) 
             flags.FLAGS.register_flag_by_module(module, flag)
 
     def parse(argv: Sequence[str]) -> list[str]:
-        rest = parse_flags(argv)
+        with command_line(argv):
+            rest = parse_flags(argv)
         app_flags.mark_as_parsed()
         return rest
 
@@ -108,7 +138,8 @@ def main_of(main: Main, app_flags: flags.FlagValues, takes_arguments: bool = Fal
     def main_with_argv(argv: Sequence[str]) -> int:
         app_flags.unparse_flags()
         try:
-            rest = app_flags(list(argv))
+            with command_line(argv):
+                rest = app_flags(list(argv))
         except flags.Error as err:
             return refuse_flag_error(err)
         return guarded(main, takes_arguments)(rest) or errors.EXIT_OK

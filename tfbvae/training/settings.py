@@ -343,8 +343,10 @@ RULES = (
 
 
 def inapplicable_given(values: Mapping[str, Any], given: Iterable[str]) -> str | None:
-    """What is wrong with settings ``given`` explicitly (flags on the command line or in a
-    flagfile) that the objective or likelihood in ``values`` ignore (``None``: nothing).
+    """What is wrong with settings ``given`` explicitly (flags typed on the command line; a
+    flagfile's are a recipe that later flags may override, e.g. ``--flagfile=shapes3d.flags
+    --flagfile=dlib_annealed_vae.flags``) that the objective or likelihood in ``values``
+    ignore (``None``: nothing).
 
     Args:
         values: the values of :data:`APPLICABILITY_NAMES` (at least).
