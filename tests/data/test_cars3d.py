@@ -275,7 +275,7 @@ def test_flagfile_parses_to_cars3d_settings(repo):
     assert (settings.network, settings.latent_dim, settings.likelihood, settings.objective,
             settings.beta) == ("locatello", 10, "bernoulli", "beta", 4.0)
     assert (settings.learning_rate, settings.batch_size, settings.steps) == (1e-4, 64, 300000)
-    assert settings.run_dir == "runs/cars3d_beta"
+    assert settings.run_dir == "runs/cars3d_beta_locatello"
     lines = (repo / "cars3d.flags").read_text().splitlines()
     for i, line in enumerate(lines):  # each setting follows its source (a comment) or a setting
         if line.startswith("--"):

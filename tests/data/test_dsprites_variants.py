@@ -25,6 +25,7 @@ from absl import flags
 from PIL import Image
 
 from apps import train as train_app
+from tfbvae.cli import app_runner
 from tfbvae.data import datasets
 from tfbvae.data.datasets import LoadOptions
 from tfbvae.data.datasets import scream_dsprites
@@ -637,7 +638,8 @@ def test_random_projection_of_the_pixels_scores_near_chance(name, painting, few_
 def _settings(*args):
     fv = flags.FlagValues()
     train_app.define_flags(fv)
-    fv(["train.py", *args])
+    with app_runner.command_line(["train.py", *args]):  # as the app parses its command line
+        fv(["train.py", *args])
     return train_app.settings_from_flags(fv)
 
 
@@ -653,7 +655,7 @@ def test_flagfile(name, repo):
     settings = _settings(f"--flagfile={path}")
     assert settings.dataset == name and settings.channels == CHANNELS[name]
     assert settings.data_source == "auto" and settings.image_size == 64
-    assert settings.run_dir == f"runs/{name}_beta" and settings.seed == 0
+    assert settings.run_dir == f"runs/{name}_beta_locatello" and settings.seed == 0
     dlib = _settings(f"--flagfile={repo / 'dlib_beta_vae.flags'}")
     dsprites = _settings(f"--flagfile={repo / 'dsprites.flags'}")
     for field in MODEL_SETTINGS:
@@ -681,6 +683,6 @@ def test_annealed_vae_command_of_the_header(name, repo):
     settings = _settings(*args)
     assert (settings.dataset, settings.channels) == (name, CHANNELS[name])
     assert settings.objective == "capacity" and settings.network == "locatello"
-    assert settings.run_dir == f"runs/{name}_annealed"
+    assert settings.run_dir == f"runs/{name}_capacity_locatello"
     if name == "scream_dsprites":
         assert settings.scream_image == "/path/to/The_Scream.jpg"

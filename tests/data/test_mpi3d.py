@@ -273,12 +273,12 @@ def test_flagfile_parses_to_mpi3d_toy_settings(repo):
     assert (settings.network, settings.latent_dim, settings.likelihood, settings.objective,
             settings.beta) == ("locatello", 10, "bernoulli", "beta", 4.0)
     assert (settings.learning_rate, settings.batch_size, settings.steps) == (1e-4, 64, 300000)
-    assert settings.run_dir == "runs/mpi3d_toy_beta"
+    assert settings.run_dir == "runs/mpi3d_toy_beta_locatello"
     fv = flags.FlagValues()
     train_app.define_flags(fv)
-    fv(["train.py", f"--flagfile={repo / 'mpi3d.flags'}", "--dataset=mpi3d_real",
-        "--run_dir=runs/mpi3d_real_beta"])  # the header's switch to another variant
-    assert train_app.settings_from_flags(fv).dataset == "mpi3d_real"
+    fv(["train.py", f"--flagfile={repo / 'mpi3d.flags'}", "--dataset=mpi3d_real"])  # the header's
+    real = train_app.settings_from_flags(fv)  # switch to another variant
+    assert (real.dataset, real.run_dir) == ("mpi3d_real", "runs/mpi3d_real_beta_locatello")
     lines = (repo / "mpi3d.flags").read_text().splitlines()
     for i, line in enumerate(lines):  # each setting follows its source (a comment) or a setting
         if line.startswith("--"):

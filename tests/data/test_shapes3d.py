@@ -376,17 +376,16 @@ def test_flagfile_parses_into_settings(repo):
     assert (config.objective, config.beta, config.batch_size, config.steps) == ("beta", 4, 64, 300000)
     assert (config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_epsilon) == (
         1e-4, 0.9, 0.999, 1e-8)
-    assert config.run_dir == "runs/shapes3d_beta" and config.data_source == "auto"
+    assert config.run_dir == "runs/shapes3d_beta_locatello" and config.data_source == "auto"
     lines = (repo / "shapes3d.flags").read_text().splitlines()
     for i, line in enumerate(lines):  # every setting follows its comment (or another setting)
         if line.startswith("--"):
             assert lines[i - 1].startswith(("#", "--")), line
     # The AnnealedVAE command of the file's header.
     annealed = app_settings(f"--flagfile={repo / 'shapes3d.flags'}",
-                            f"--flagfile={repo / 'dlib_annealed_vae.flags'}",
-                            "--run_dir=runs/shapes3d_annealed")
+                            f"--flagfile={repo / 'dlib_annealed_vae.flags'}")
     assert (annealed.dataset, annealed.channels, annealed.network) == ("shapes3d", 3, "locatello")
     assert (annealed.objective, annealed.gamma, annealed.c_max) == ("capacity", 1000, 25)
-    assert annealed.run_dir == "runs/shapes3d_annealed"
-    assert "--flagfile=shapes3d.flags --flagfile=dlib_annealed_vae.flags --run_dir=runs/shapes3d_annealed" in (
+    assert annealed.run_dir == "runs/shapes3d_capacity_locatello"
+    assert "--flagfile=shapes3d.flags --flagfile=dlib_annealed_vae.flags\n" in (
         repo / "shapes3d.flags").read_text()

@@ -332,17 +332,16 @@ def test_flagfile_parses_into_settings(repo):
     assert (config.objective, config.beta, config.batch_size, config.steps) == ("beta", 4, 64, 300000)
     assert (config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_epsilon) == (
         1e-4, 0.9, 0.999, 1e-8)
-    assert config.run_dir == "runs/smallnorb_beta" and config.data_source == "auto"
+    assert config.run_dir == "runs/smallnorb_beta_locatello" and config.data_source == "auto"
     lines = (repo / "smallnorb.flags").read_text().splitlines()
     for i, line in enumerate(lines):  # every setting follows its comment (or another setting)
         if line.startswith("--"):
             assert lines[i - 1].startswith(("#", "--")), line
     # The AnnealedVAE command of the file's header.
     annealed = app_settings(f"--flagfile={repo / 'smallnorb.flags'}",
-                            f"--flagfile={repo / 'dlib_annealed_vae.flags'}",
-                            "--run_dir=runs/smallnorb_annealed")
+                            f"--flagfile={repo / 'dlib_annealed_vae.flags'}")
     assert (annealed.dataset, annealed.channels, annealed.network) == ("smallnorb", 1, "locatello")
     assert (annealed.objective, annealed.gamma, annealed.c_max) == ("capacity", 1000, 25)
-    assert annealed.run_dir == "runs/smallnorb_annealed"
-    assert "--flagfile=smallnorb.flags --flagfile=dlib_annealed_vae.flags --run_dir=runs/smallnorb_annealed" in (
+    assert annealed.run_dir == "runs/smallnorb_capacity_locatello"
+    assert "--flagfile=smallnorb.flags --flagfile=dlib_annealed_vae.flags\n" in (
         repo / "smallnorb.flags").read_text()

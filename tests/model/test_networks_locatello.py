@@ -176,11 +176,11 @@ def test_other_image_shapes_are_refused_with_the_fix(shape):
 # --- the app's flags -------------------------------------------------------------------------
 
 COMMIT = "86a644d4ed35c771560dc3360756363d35477357"
-# What the dlib flagfiles may set: the model, objective, optimiser and steps, and their run
-# directory; no data settings, which come from the data set's flags.
+# What the dlib flagfiles may set: the model, objective, optimiser and steps; no data settings,
+# which come from the data set's flags, and no run directory (derived from the data set).
 MODEL_FLAGS = {"network", "latent_dim", "likelihood", "objective", "beta", "gamma", "c_max",
                "c_stop_steps", "learning_rate", "adam_beta1", "adam_beta2", "adam_epsilon",
-               "batch_size", "steps", "run_dir"}
+               "batch_size", "steps"}
 
 
 def config_of(*args):
@@ -213,7 +213,7 @@ def test_annealed_vae_flags_after_dsprites_flags(repo):
     assert (config.objective, config.gamma, config.c_stop_steps, config.c_max) == (
         "capacity", 1000, 100_000, 25)
     assert (config.dataset, config.channels, config.image_size) == ("dsprites", 1, 64)
-    assert config.run_dir == "runs/dlib_annealed_vae"  # not dsprites.flags' Burgess run
+    assert config.run_dir == "runs/dsprites_capacity_locatello"  # not dsprites.flags' Burgess run
     assert config_of(f"--flagfile={repo / 'dlib_annealed_vae.flags'}") == config  # the defaults
 
 
@@ -223,7 +223,7 @@ def test_beta_vae_flags_on_the_default_data(repo):
     # sweep.py line 57: beta 4 of 1, 2, 4, 6, 8, 16.
     assert (config.objective, config.beta) == ("beta", 4)
     assert (config.dataset, config.channels, config.image_size) == ("dsprites", 1, 64)
-    assert config.run_dir == "runs/dlib_beta_vae"
+    assert config.run_dir == "runs/dsprites_beta_locatello"  # not dsprites_beta.flags' run
     # A later flag picks another point of the sweep.
     assert config_of(f"--flagfile={repo / 'dlib_beta_vae.flags'}", "--beta=16").beta == 16
 
@@ -235,7 +235,7 @@ def test_beta_vae_flags_after_dsprites_flags(repo):
     config = config_of(f"--flagfile={repo / 'dsprites.flags'}",
                        f"--flagfile={repo / 'dlib_beta_vae.flags'}")
     assert study_settings(config) == SHARED and (config.objective, config.beta) == ("beta", 4)
-    assert (config.dataset, config.run_dir) == ("dsprites", "runs/dlib_beta_vae")
+    assert (config.dataset, config.run_dir) == ("dsprites", "runs/dsprites_beta_locatello")
     with pytest.raises(flags.IllegalFlagValueError, match="--gamma only applies to"):
         config_of(f"--flagfile={repo / 'dlib_beta_vae.flags'}", "--gamma=100")
 

@@ -81,7 +81,9 @@ _INTERVAL = " (steps)"
 class Settings:
     """The settings of a training run (``python apps/train.py --helpfull``); the defaults are
     dsprites.flags' (that file cites their sources). ``model_name`` and ``run_dir`` left
-    ``None`` are derived: ``<dataset>_<objective>`` and ``runs/<model_name>``."""
+    ``None`` are derived: ``<dataset>_<objective>`` (with ``_<network>`` for a network other
+    than the default, so that ``--flagfile=dsprites.flags --flagfile=dlib_beta_vae.flags`` does
+    not meet dsprites.flags' run) and ``runs/<model_name>``."""
 
     # -- data --
     dataset: str = _setting("dsprites", "Data set (README 'Data sets'; image_folder: any tree of images, e.g. 3D chairs).", choices=DATASETS, model=True)
@@ -138,7 +140,7 @@ class Settings:
     run_dir: str | None = _setting(None, f"The run directory (default {run_layout.DEFAULT_RUNS}/<model_name>); an existing run there is resumed.")
     export: bool = _setting(True, "Export encoder and decoder SavedModels at the end.")
     export_base: str | None = _setting(None, f"Export base directory (default <run_dir>/{run_layout.EXPORTS}).")
-    model_name: str | None = _setting(None, "Exported model name (default <dataset>_<objective>).")
+    model_name: str | None = _setting(None, "Exported model name (default <dataset>_<objective>, with _<network> for a network other than burgess).")
     progress: bool = _setting(True, "Show the progress bar.")
     # -- distribution --
     strategy: str = _setting("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (TF_CONFIG), tpu.", choices=STRATEGIES)
@@ -154,7 +156,8 @@ class Settings:
             if problem:
                 raise SettingsError(problem)
         if not self.model_name:
-            object.__setattr__(self, "model_name", f"{self.dataset}_{self.objective}")
+            network = "" if self.network == _FIELDS["network"].default else f"_{self.network}"
+            object.__setattr__(self, "model_name", f"{self.dataset}_{self.objective}{network}")
         if not self.run_dir:
             object.__setattr__(self, "run_dir", run_layout.default_run_dir(self.model_name))
 
