@@ -407,3 +407,21 @@ def test_official_source_serves_observations(tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         observations[..., 0], dsprites_render.render(dsprites_layout.factors_to_classes(factors))
     )
+
+
+def test_a_verified_cache_is_not_hashed_again_until_its_file_changes(small_cache, monkeypatch):
+    """The checksum is taken once per version of the data file (verified.json records its size,
+    modification time and inode); a write to the file brings it back."""
+    load = lambda: dsprites_sources.load_rendered(small_cache, num_images=SMALL)  # noqa: E731
+    load()  # hashes and records the verification
+    hashed = []
+    real = array_cache.file_sha256
+    monkeypatch.setattr(array_cache, "file_sha256", lambda path: hashed.append(path) or real(path))
+    load()
+    assert hashed == []
+    path = _entry(small_cache) / "data.npy"
+    path.write_bytes(path.read_bytes())  # same bytes, a new write
+    load()
+    assert hashed == [path]
+    load()
+    assert hashed == [path]

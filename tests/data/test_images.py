@@ -351,3 +351,17 @@ def test_celeba_tfds_unavailable_explains_drive_and_manual_dir(tmp_path):
     message = str(err.value)
     assert "Google Drive" in message and str(tmp_path / "manual") in message
     assert "img_align_celeba.zip" in message and "path=" in message
+
+
+def test_images_smaller_than_the_training_size_are_enlarged_with_a_warning(tmp_path):
+    """A 1x1 image trains as one flat colour: the loader says so, naming one and the count, on
+    the first load and on every load from the cache."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(folder / "dot.png")
+    Image.new("RGB", (80, 80), (0, 0, 0)).save(folder / "big.png")
+    for _ in range(2):  # built, then read from the cache
+        with pytest.warns(UserWarning, match=r"1 of 2 images are smaller than 64x64 after "
+                          r"cropping and were enlarged \(e.g. .*dot.png \(1 x 1\)\)"):
+            loaded = image_folder.load_image_folder(folder, data_dir=tmp_path / "c")
+        assert (loaded.images[1] == (200, 10, 10)).all()  # sorted: big.png, dot.png

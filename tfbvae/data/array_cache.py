@@ -5,7 +5,11 @@ Layout of a cache entry ``<root>/<name>/``: ``data.npy`` (memory-mapped on load)
 and its SHA-256. A build writes into a private temporary directory that is renamed into place
 only when complete, under an exclusive lock, so a killed build never leaves an entry that
 looks valid. On load the manifest, recipe, size and checksum are all checked; any mismatch is
-logged with its reason and the entry is rebuilt.
+logged with its reason and the entry is rebuilt. The checksum of a multi-gigabyte entry takes
+tens of seconds, so once it has matched, ``verified.json`` records the data file's size,
+modification time and inode: a later load whose file still has them skips the hash (any write
+to the file changes them; decay of the disk under an unchanged file does not, and is left to
+the file system).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 DATA_FILE = "data.npy"
 MANIFEST_FILE = "manifest.json"
+VERIFIED_FILE = "verified.json"
 
 
 def _normalise(recipe: dict) -> dict:
@@ -79,9 +84,31 @@ def check_entry(entry: Path, recipe: dict, shape: tuple, dtype: np.dtype) -> str
     size = data_path.stat().st_size
     if size != manifest.get("size"):
         return f"corrupt: data file has {size} bytes, manifest says {manifest.get('size')}"
+    if _verified(entry, data_path, manifest["sha256"]):
+        return None
     if file_sha256(data_path) != manifest.get("sha256"):
         return "corrupt: checksum mismatch"
+    try:
+        files.write_text_atomically(entry / VERIFIED_FILE, json.dumps(
+            {**_identity(data_path), "sha256": manifest["sha256"]}))
+    except OSError as err:  # a read-only cache: hashed again next time
+        log.debug("Cannot record the verification of %s: %s", entry, err)
     return None
+
+
+def _identity(path: Path) -> dict:
+    """What changes when the file is written, replaced or truncated."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
+
+
+def _verified(entry: Path, data_path: Path, sha256: str) -> bool:
+    """Whether ``data_path`` matched ``sha256`` before and is unchanged since."""
+    try:
+        stamp = json.loads((entry / VERIFIED_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return stamp == {**_identity(data_path), "sha256": sha256}
 
 
 def load_or_build(

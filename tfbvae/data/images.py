@@ -12,6 +12,7 @@ Pixels that are not 8-bit become 8-bit first by the rules the serving graph uses
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import io
 from typing import Callable, Iterable, Sequence
 
@@ -96,6 +97,14 @@ def decode(data: bytes, name: str) -> Image.Image:
     return image
 
 
+@dataclasses.dataclass
+class PreprocessReport:
+    """What :func:`preprocess_all` left out or had to enlarge (names, with the size found)."""
+
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    enlarged: list[str] = dataclasses.field(default_factory=list)  # "name (W x H)"
+
+
 def preprocess_all(
     names: Sequence[str],
     read: Callable[[str], bytes],
@@ -103,42 +112,55 @@ def preprocess_all(
     crop: Crop,
     on_error: str,
     warn: Callable[[str], None],
-) -> list[str]:
+) -> PreprocessReport:
     """Decodes and pre-processes every named image into consecutive rows of ``out``.
 
     ``read(name)`` returns the encoded bytes. With ``on_error="raise"`` the first undecodable
     file raises (naming it); with ``"skip"`` it is left out (``warn`` is told) and later images
-    move up. Returns the names of the skipped files. Decoding runs on all cores (PIL releases
+    move up. An image whose crop is smaller than the output is enlarged (a 1x1 image becomes
+    one flat colour), which is rarely meant: each is reported (the caller warns, see
+    :func:`enlarged_message`). Returns what was skipped and enlarged. Decoding runs on all cores (PIL releases
     the GIL).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     size, channels = out.shape[1], out.shape[3]
 
-    def work(name: str) -> np.ndarray | str:
+    def work(name: str) -> tuple[np.ndarray, str | None] | str:
         try:
             image = decode(read(name), name)
             try:
-                return preprocess(image, crop, size, channels)
+                _, _, height, width = crop_box(image.height, image.width, crop)
+                prepared = preprocess(image, crop, size, channels)
             except ValueError as err:
                 raise ValueError(f"cannot pre-process image {name}: {err}") from err
+            small = min(height, width) < size
+            return prepared, f"{name} ({image.width} x {image.height})" if small else None
         except ValueError as err:
             if on_error == "raise":
                 raise
             return str(err)
 
-    skipped: list[str] = []
+    report = PreprocessReport()
     row = 0
     workers = min(usable_cpus(), 8)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for name, result in zip(names, _ordered_map(pool, work, names, 4 * workers)):
             if isinstance(result, str):
                 warn(f"Skipping {result}")
-                skipped.append(name)
+                report.skipped.append(name)
             else:
-                out[row] = result
+                out[row], small = result
+                report.enlarged += [small] if small else []
                 row += 1
-    return skipped
+    return report
+
+
+def enlarged_message(count: int, total: int, example: str, size: int) -> str:
+    """The warning about images smaller than the training size."""
+    return (f"{count} of {total} images are smaller than {size}x{size} after cropping and were "
+            f"enlarged (e.g. {example}): they train as blurred or flat pictures. Use images of "
+            f"at least {size}x{size} pixels, or remove the small ones.")
 
 
 def _ordered_map(pool, fn, items: Iterable, window: int):

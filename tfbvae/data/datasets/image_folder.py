@@ -100,10 +100,11 @@ def cached_images(
 
     def fill(out: np.ndarray) -> dict:
         log.info("Pre-processing %d images from %s (once; cached).", len(names), location)
-        skipped = images.preprocess_all(names, read, out, crop, on_error, warn)
-        if len(skipped) == len(names):
+        report = images.preprocess_all(names, read, out, crop, on_error, warn)
+        if len(report.skipped) == len(names):
             raise ValueError(f"None of the {len(names)} images in {location} could be decoded.")
-        return {"num_valid": len(names) - len(skipped), "skipped": skipped, "source": source}
+        return {"num_valid": len(names) - len(report.skipped), "skipped": report.skipped,
+                "enlarged": report.enlarged, "source": source}
 
     array, manifest = array_cache.load_or_build(
         cache_root, name, recipe, (len(names), size, size, channels), np.uint8, fill
@@ -111,6 +112,9 @@ def cached_images(
     skipped = tuple(manifest["skipped"])
     if skipped:
         warn(f"{len(skipped)} undecodable images were skipped from {location}: {list(skipped[:5])}")
+    enlarged = manifest.get("enlarged", [])
+    if enlarged:
+        warn(images.enlarged_message(len(enlarged), len(names), enlarged[0], size))
     return ImageArrays(array[: manifest["num_valid"]], source, location, skipped)
 
 
