@@ -136,6 +136,65 @@ def test_traversals_are_ordered_by_kl_and_reconstructions_pair_inputs():
     np.testing.assert_array_equal(pairs[:64, :64, 0], images[0, ..., 0].numpy())
 
 
+# TensorBoard's time-series card shows an image scaled into about 300 x 210 CSS pixels (a
+# 335 x 320 card less padding, heading and step slider) unless its "actual size" is on.
+TENSORBOARD_BOX = (300, 210)
+READABLE_PX = 7  # a digit's height on screen: about a 10-pixel font
+
+
+def image_summaries(log_dir) -> dict[str, np.ndarray]:
+    """The last picture written under each image tag in ``log_dir``, decoded."""
+    pictures = {}
+    for path in event_files.event_file_paths(log_dir):
+        for event in event_files.events(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":
+                    pictures[value.tag] = tf.io.decode_png(value.tensor.string_val[2]).numpy()
+    return pictures
+
+
+@pytest.mark.parametrize("latent_dim", [32, 10])
+def test_tensorboard_traversals_show_the_top_10_latents_by_kl_with_labels_read_there(
+        tmp_path, latent_dim):
+    model = small_model(latent_dim=latent_dim)
+    dense = model.decoder.layers[1]  # Dense on z: scaled so that each latent visibly moves
+    kernel, bias = dense.get_weights()
+    dense.set_weights([20 * kernel, bias])
+    images = next(iter(batches(batch=4))).numpy()
+    kl = np.random.RandomState(latent_dim).permutation(np.linspace(0.05, 5.0, latent_dim))
+    callback = TensorBoardImages(tmp_path, images, every_n_steps=1)
+    callback.set_model(model)
+    callback.write(7, {f"kl_{d}": kl[d] for d in range(latent_dim)} | {"loss": 1.0})
+    callback._writer.close()
+    pictures = image_summaries(tmp_path / "train")
+    assert set(pictures) == {"reconstructions", "traversals", "kl_per_dim_chart"}
+
+    grid, tile, steps = pictures["traversals"], 64 + 2, 9
+    height, width = grid.shape[:2]
+    top, left = height - (10 * tile - 2), width - (steps * tile - 2)  # tiles at the bottom right
+    shown = sorted(range(latent_dim), key=lambda d: -kl[d])[:10]  # all ten of a 10-latent model
+    mean = model.encode(images[:1])[0].numpy()[0]
+    z = np.repeat(mean[None], latent_dim * steps, axis=0).reshape(latent_dim, steps, -1)
+    for dim in range(latent_dim):
+        z[dim, :, dim] += np.linspace(-3, 3, steps)
+    decoded = np.round(model.decode_images(z.reshape(latent_dim * steps, -1)).numpy() * 255)
+    decoded = decoded.astype(np.uint8).reshape(latent_dim, steps, 64, 64)
+    scale = min(TENSORBOARD_BOX[0] / width, TENSORBOARD_BOX[1] / height)
+    for row, dim in enumerate(shown):
+        band = slice(top + row * tile, top + row * tile + 64)
+        tiles = [grid[band, left + c * tile:left + c * tile + 64, 0] for c in range(steps)]
+        np.testing.assert_allclose(np.stack(tiles), decoded[dim], atol=1,
+                                   err_msg=f"row {row} is not z{dim}'s traversal")
+        assert all(np.abs(decoded[other].astype(int) - np.stack(tiles)).max() > 8
+                   for other in range(latent_dim) if other != dim)
+        ink = np.flatnonzero((grid[band, :left].min(axis=2) < 128).any(axis=1))
+        assert ink.size and (ink[-1] - ink[0] + 1) * scale >= READABLE_PX, f"row {row}'s label"
+    assert (grid[:top].min(axis=2) > 200).mean() > 0.7  # text above the tiles, no 11th row
+    chart = pictures["kl_per_dim_chart"]
+    assert chart.shape[1] / chart.shape[0] == pytest.approx(TENSORBOARD_BOX[0] / TENSORBOARD_BOX[1],
+                                                            rel=0.02)
+
+
 class Terminal(io.StringIO):
     def isatty(self):
         return True

@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from tfbvae.training import tags
 from tfbvae.training.run_dir import TRAIN_LOGS
-from tfbvae.visualization import kl_bar_chart, reconstruction_grid, traversal_grid
+from tfbvae.visualization import (TENSORBOARD_VIEW, TOP_LATENTS, kl_bar_chart,
+                                  reconstruction_grid, traversal_grid)
 
 
 class TensorBoardImages(keras.callbacks.Callback):
@@ -21,10 +22,16 @@ class TensorBoardImages(keras.callbacks.Callback):
     (each dimension swept over ``±span`` around the first image's posterior mean, ordered by
     KL, labelled with it) and ``kl_per_dim_chart``.
 
+    The traversals and the chart are laid out for TensorBoard's default image size
+    (:data:`tfbvae.visualization.TENSORBOARD_VIEW`), their text readable there: they show the
+    ``top_latents`` largest-KL dimensions (all of a 10-latent model; 10 of 32, and the
+    picture says so).
+
     Args:
         log_dir: the run's TensorBoard directory.
         images: a fixed batch of inputs (uint8 or float in [0, 1]), e.g. 8 validation images.
         every_n_steps: the interval, in training steps.
+        top_latents: how many of the largest-KL dimensions the traversals and chart show.
     """
 
     def __init__(
@@ -34,6 +41,7 @@ class TensorBoardImages(keras.callbacks.Callback):
         every_n_steps: int,
         span: float = 3.0,
         steps: int = 9,
+        top_latents: int = TOP_LATENTS,
     ):
         super().__init__()
         if every_n_steps < 1:
@@ -41,7 +49,9 @@ class TensorBoardImages(keras.callbacks.Callback):
         self.log_dir = os.fspath(log_dir)
         self.images = np.asarray(images)
         self.every_n_steps = int(every_n_steps)
-        self.span, self.steps = span, steps
+        if top_latents < 1:
+            raise ValueError(f"top_latents must be >= 1, got {top_latents}")
+        self.span, self.steps, self.top_latents = span, steps, int(top_latents)
         self._writer = None
         self._last_step = None
         self._last_logs: dict = {}
@@ -73,8 +83,9 @@ class TensorBoardImages(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, TRAIN_LOGS))
         pictures = {
             tags.RECONSTRUCTIONS: reconstruction_grid(self.model, self.images),
-            tags.TRAVERSALS: traversal_grid(self.model, self.images[0], kl, self.span, self.steps),
-            tags.KL_CHART: kl_bar_chart(kl, step),
+            tags.TRAVERSALS: traversal_grid(self.model, self.images[0], kl, self.span, self.steps,
+                                            max_rows=self.top_latents, fit=TENSORBOARD_VIEW),
+            tags.KL_CHART: kl_bar_chart(kl, step, top=self.top_latents, fit=TENSORBOARD_VIEW),
         }
         with self._writer.as_default(step=step):
             for name, picture in pictures.items():
