@@ -1,4 +1,5 @@
-"""Measures the disentanglement of a trained beta-VAE on dSprites.
+"""Measures the disentanglement of a trained beta-VAE on a ground-truth data set (by default the
+one it trained on: dSprites, a dSprites variant, Shapes3D, SmallNORB, Cars3D or MPI3D).
 
     python apps/evaluate.py --model=runs/dsprites_capacity                     # a run directory
     python apps/evaluate.py --model=exported_models/dsprites_capacity          # latest export
@@ -18,8 +19,8 @@ in the report and says so: the metrics measure the encoder's representation.
 
 Exit status (a refusal is one ``ERROR:`` line naming the problem and the fix): 0 done; 2 bad
 input (a wrong or missing flag, a path that is no model, a run without a checkpoint or with a
-damaged ``run.json``, a model that does not take dSprites images, dSprites not available as
-asked); 1 failure. Flags are checked before TensorFlow is imported.
+damaged ``run.json``, a model that does not take the data set's images, a data set without
+ground-truth factors or not available as asked); 1 failure. Flags are checked before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -28,15 +29,11 @@ import tfbvae  # noqa: F401  (sets TensorFlow's environment before TensorFlow is
 from absl import flags
 
 from tfbvae.cli import app_runner
-from tfbvae.cli import model_flags
-from tfbvae.data.dsprites.sources import SOURCES as DSPRITES_SOURCES
+from tfbvae.cli import data_flags, model_flags
 
 FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
 model_flags.define_model_flags(FLAGS)
-flags.DEFINE_enum("dataset", "dsprites", ["dsprites"], "Ground-truth data set of the metrics.", flag_values=FLAGS)
-flags.DEFINE_enum("dsprites_source", "auto", ("auto",) + DSPRITES_SOURCES, "dSprites images: auto (the official .npz when found, else rendered offline), rendered, official (--data_path) or tfds.", flag_values=FLAGS)
-flags.DEFINE_string("data_path", None, "The official dSprites .npz (with --dsprites_source=official or auto).", flag_values=FLAGS)
-flags.DEFINE_string("tfds_data_dir", None, "TensorFlow Datasets' data directory (with --dsprites_source=tfds).", flag_values=FLAGS)
+data_flags.define_data_flags(FLAGS, "metrics (a ground-truth data set)")
 flags.DEFINE_string("metrics", "all", "Comma-separated metrics (beta_vae, factor_vae, mig, dci, sap, modularity, unsupervised) or 'all'.", flag_values=FLAGS)
 flags.DEFINE_enum("preset", "fast", ["fast", "paper"], "Sample counts: paper (disentanglement_lib's, tens of minutes) or fast (a quick look, about a minute).", flag_values=FLAGS)
 flags.DEFINE_list("override", [], "Changes to the preset's counts, <metric>.<count>=N or all.<count>=N, e.g. dci.num_train=1000 or all.batch_size=16.", flag_values=FLAGS)
@@ -72,14 +69,14 @@ def _main(argv: list[str]) -> int:
 
 def _settings_from_flags():
     """The evaluation the flags ask for."""
+    from tfbvae.evaluation.model_data import DataChoice
     from tfbvae.evaluation.model_evaluation import EvaluationSettings
 
     return EvaluationSettings(
         model=FLAGS.model, checkpoint=FLAGS.checkpoint, metrics=FLAGS.metrics,
         preset=FLAGS.preset, overrides=tuple(FLAGS.override), seed=FLAGS.seed,
-        batch_size=FLAGS.batch_size, dataset=FLAGS.dataset,
-        dsprites_source=FLAGS.dsprites_source, data_path=FLAGS.data_path,
-        tfds_data_dir=FLAGS.tfds_data_dir, heldout=FLAGS.heldout, progress=FLAGS.progress)
+        batch_size=FLAGS.batch_size, heldout=FLAGS.heldout, progress=FLAGS.progress,
+        data=DataChoice.from_flags(FLAGS))
 
 
 

@@ -70,7 +70,9 @@ def assert_refused(result: subprocess.CompletedProcess, status: int, message: st
     ("evaluate", ["--model=/nonexistent"], "--model /nonexistent does not exist: pass a training run directory"),
     ("evaluate", ["--model=/", "--preset=huge"], "value should be one of <fast|paper>"),
     ("visualize", ["--model=/", "--what=traversals,movie"], "--what takes a comma-separated subset"),
-    ("visualize", ["--model=/", "--dsprites_source=zip"], "value should be one of <auto|rendered|official|tfds>"),
+    ("visualize", ["--model=/", "--dataset=dsprites", "--dsprites_source=zip"],
+     "--data_source=zip is not a source of --dataset=dsprites: choose one of auto, official, rendered, tfds"),
+    ("evaluate", ["--model=/", "--data_source=nowhere"], "--data_source=nowhere is not a source of any data set"),
     ("results_table", [], "pass one or more metrics_<preset>_seed<seed>.json files"),
     ("results_table", ["--bogus", "x.json"], "Unknown command line flag 'bogus'"),
 ])

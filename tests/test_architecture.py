@@ -30,7 +30,7 @@ ALLOWED = {
     "training": FOUNDATION | {"files", "model", "data", "serving", "visualization"},
     "trained_model": FOUNDATION | {"files", "model", "serving", "training"},
     "evaluation": FOUNDATION | {"files", "model", "data", "visualization", "trained_model"},
-    "cli": FOUNDATION | {"files", "training"},  # the apps' shared flags and error handling
+    "cli": FOUNDATION | {"files", "data", "training"},  # the apps' shared flags and error handling
     "study": FOUNDATION | {"files", "training", "serving", "evaluation", "visualization"},
 }
 METRICS_ALLOWED = {"evaluation.metrics", "data.ground_truth"}

@@ -90,7 +90,7 @@ def test_evaluate_an_exported_encoder_end_to_end(exported, tmp_path):
     assert model["step"] == 0 and model["metadata"]["model_name"] == "untrained"
     assert model["saved_model_checksums"]["encoder"].isdigit()
     assert results["model_data_source"] == "nothing yet" and results["warnings"]
-    assert "names no dSprites training data" in results["heldout"]["skipped"]
+    assert "names no training data" in results["heldout"]["skipped"]
     timings = results["timings"]
     assert set(timings) == {"load_model_seconds", "load_data_seconds", "trace_seconds",
                             "metrics_seconds", "heldout_seconds", "total_seconds"}
@@ -108,7 +108,7 @@ def test_evaluate_an_exported_encoder_end_to_end(exported, tmp_path):
     for name in METRICS:
         assert f"| {name} |" in table
     assert "preset: fast with overrides all.num_train=40" in table
-    assert "Held-out losses not measured: the model's run record names no dSprites" in table
+    assert "Held-out losses not measured: the model's run record names no training data" in table
     rows = subprocess.run([sys.executable, str(REPO / "apps" / "results_table.py"),
                            str(stem.with_suffix(".json")), f"--output={tmp_path / 'table.md'}"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)

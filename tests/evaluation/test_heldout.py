@@ -4,9 +4,11 @@ training objective's terms, through an exported model, equal to the Keras model'
 import numpy as np
 import pytest
 
+from tfbvae.data import datasets
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites
 from tfbvae.data.pipeline import split_indices
+from tfbvae.data.source import ImageSource
 from tfbvae.evaluation.heldout import HeldOutSplit, heldout_losses, heldout_rows
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.divergences import gaussian_kl_per_dim
@@ -33,10 +35,23 @@ def test_heldout_rows_are_the_runs_validation_split_and_refuse_what_is_unknown()
     np.testing.assert_array_equal(rows, validation)
     assert len(rows) == 74 and not np.isin(rows, train).any()
     for record, message in [(run_record(fraction=0.0), "held no images out"),
-                            (run_record(num_examples=1000), "not the full 737280"),
-                            ({"step": 3}, "names no dSprites training data")]:
+                            ({"step": 3}, "names no training data")]:
         with pytest.raises(ValueError, match=message):
             heldout_rows(record)
+    # A quick run's leading block of dSprites: its rows are those of the whole set.
+    block = HeldOutSplit.of_run(run_record(num_examples=2048), DSprites("rendered").data)
+    np.testing.assert_array_equal(block.rows(), split_indices(2048, FRACTION, 5)[1])
+
+
+def test_a_heldout_split_is_refused_on_other_data_than_the_runs():
+    celeba = ImageSource("celeba", np.zeros((10, 64, 64, 3), np.uint8), "test", "memory")
+    with pytest.raises(ValueError, match="the run trained on dsprites, not celeba"):
+        HeldOutSplit.of_run(run_record(), celeba)
+    data = DataRecord("celeba", "test", "memory", (64, 64, 3), 12, 11, 1, 64, 0, 5)
+    settings = Settings.from_json({"dataset": "celeba", "channels": 3, "likelihood": "gaussian",
+                                   "validation_fraction": 0.1})
+    with pytest.raises(ValueError, match="the run trained on 12 celeba images, this copy holds 10"):
+        HeldOutSplit.of_run(RunFacts.of_run(settings, data, 0), celeba)
 
 
 def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
@@ -45,11 +60,11 @@ def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
     source = open_model(tmp_path / "m")
     assert source.run == RunFacts.from_json(run_record()) and source.run.settings.dataset == "dsprites"
     assert HeldOutSplit.of_run(source.run) == HeldOutSplit.of_data(source.run.data, FRACTION)
-    data = DSprites("rendered")
+    data = datasets.load("dsprites", datasets.LoadOptions(source="rendered", sample_only=True))
     result = heldout_losses(source, data, seed=1, batch_size=32)  # 3 batches, the last short
 
     classes = dsprites_layout.latents_classes(heldout_rows(run_record()))
-    images = data.images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
+    images = DSprites("rendered").images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
     mean, log_var = (np.asarray(t) for t in model.encode(images))
     at_mean = np.asarray(model.likelihood.neg_log_likelihood(images, model.decode(mean)))
     kl = np.asarray(gaussian_kl_per_dim(mean, log_var)).mean(axis=0)

@@ -80,6 +80,18 @@ def assert_close_pixels(got: np.ndarray, expected: np.ndarray, what: str):
     assert difference.max() <= 1, f"{what}: {np.count_nonzero(difference > 1)} pixels differ"
 
 
+def recorded_inputs(record, count):
+    """The input images pictures.json names: dSprites rows, rendered."""
+    from tfbvae.data.dsprites import layout
+    from tfbvae.data.dsprites.ground_truth import DSprites
+
+    inputs = record["inputs"]
+    assert inputs["dataset"] == "dsprites" and len(inputs["rows"]) == count
+    assert inputs["rows"] == sorted(set(inputs["rows"]))
+    classes = layout.latents_classes(np.array(inputs["rows"]))
+    return DSprites("rendered").images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
+
+
 def test_pictures_of_an_export(exported, exported_model, tmp_path, sprite_images):
     """The pictures' numbers against the model itself: the KL (export metadata = the closed
     form on the export's kl_images), reconstructions, samples from the seeded prior, and every
@@ -107,9 +119,7 @@ def test_pictures_of_an_export(exported, exported_model, tmp_path, sprite_images
     kl = gaussian_kl_per_dim(model, sprite_images(16))
     np.testing.assert_allclose(record["kl_per_dim"], kl, rtol=1e-4, atol=1e-6)
     assert record["order_by_kl"] == list(np.argsort(-kl, kind="stable"))
-    from tfbvae.data.dsprites.ground_truth import DSprites
-
-    inputs = DSprites("rendered").sample_observations(num_images, np.random.RandomState(0))
+    inputs = recorded_inputs(record, num_images)
     mean = np.asarray(model.encode(inputs)[0])
     expected = expected_traversal(model, inputs[0], kl, 3.0, steps)
     got = grid_tiles(grid, LATENT_DIM, steps, HEADER, LABEL_WIDTH)
@@ -158,7 +168,6 @@ def test_pictures_of_a_run_directory_with_kl_curves_from_its_logs(run_dir, tmp_p
     assert Image.open(tmp_path / "kl_curves.png").size == (900, 600)
     # The KL the app claims to take from the training logs is the one logged at step 10, and
     # the traversals are the restored checkpoint's decodings of it, rows by that KL.
-    from tfbvae.data.dsprites.ground_truth import DSprites
     from tfbvae.training import event_files
     from tfbvae.training.checkpoints import restore_model
 
@@ -166,7 +175,13 @@ def test_pictures_of_a_run_directory_with_kl_curves_from_its_logs(run_dir, tmp_p
     kl = [dict(logged[f"kl_per_dim/kl_{d}"])[10] for d in range(LATENT_DIM)]
     np.testing.assert_allclose(record["kl_per_dim"], kl, rtol=1e-6)
     model, _ = restore_model(str(run_dir))
-    first = DSprites("rendered").sample_observations(8, np.random.RandomState(0))[0]
+    first = recorded_inputs(record, 8)[0]
+    # Images the run never trained on: its held-out split (2 % of its 1024 images).
+    from tfbvae.data.pipeline import split_indices
+
+    assert record["inputs"]["from"] == "the run's held-out images"
+    _, validation = split_indices(1024, 0.02, 0)
+    assert set(record["inputs"]["rows"]) <= set(validation.tolist())
     grid = image(tmp_path / "traversals.png")
     assert grid.shape[0] == HEADER + LATENT_DIM * TILE - 2
     assert_close_pixels(grid_tiles(grid, LATENT_DIM, 9, HEADER, LABEL_WIDTH),

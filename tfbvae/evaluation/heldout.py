@@ -1,4 +1,4 @@
-"""Reconstruction and KL of a trained model on the dSprites images its run held out.
+"""Reconstruction and KL of a trained model on the images its run held out.
 
 The held-out images are the run's validation split (``--validation_fraction`` of the rows, drawn
 with the run's split seed, as :func:`tfbvae.data.pipeline.split_indices` drew them): images the
@@ -15,10 +15,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from tfbvae.data.dsprites import layout as dsprites_layout
-from tfbvae.data.dsprites.ground_truth import DSprites
+from tfbvae.data import datasets
 from tfbvae.data.info import DataInfo
 from tfbvae.data.pipeline import split_indices
+from tfbvae.data.source import ImageSource
 from tfbvae.model.divergences import gaussian_kl_per_dim
 from tfbvae.trained_model import RunFacts
 
@@ -33,76 +33,83 @@ class HeldOutSplit:
     split_seed: int
 
     @classmethod
-    def of_data(cls, data: DataInfo | None, validation_fraction: float | None) -> "HeldOutSplit":
+    def of_data(cls, data: DataInfo | None, validation_fraction: float | None,
+                loaded: ImageSource | None = None) -> "HeldOutSplit":
         """The split of a run's data record (a :class:`~tfbvae.training.run_record.DataRecord`)
-        and its ``--validation_fraction``.
+        and its ``--validation_fraction``; ``loaded``: the data set as loaded now, checked to
+        hold the run's rows in the run's order.
 
         Raises:
-            ValueError: naming what is missing, when the data is not the full dSprites set or
-                no images were held out.
+            ValueError: naming what is missing or differs: no data record, no images held out,
+                another data set, or not the run's number of images (a leading block of the
+                rows is kept, for data sets whose quick runs train on one).
         """
-        if data is None or data.dataset != "dsprites":
-            raise ValueError("the model's run record names no dSprites training data")
-        if data.num_examples != dsprites_layout.NUM_IMAGES:
-            raise ValueError(f"the run trained on {data.num_examples} dSprites images, not "
-                             f"the full {dsprites_layout.NUM_IMAGES}: its held-out rows are not "
-                             "known here")
+        if data is None:
+            raise ValueError("the model's run record names no training data")
         if not validation_fraction or validation_fraction <= 0:
             raise ValueError("the run held no images out (--validation_fraction=0)")
+        if loaded is not None:
+            if loaded.dataset != data.dataset:
+                raise ValueError(f"the run trained on {data.dataset}, not {loaded.dataset}")
+            block = datasets.get(data.dataset).takes_num_images
+            if data.num_examples != loaded.num_examples and not (
+                    block and data.num_examples < loaded.num_examples):
+                raise ValueError(f"the run trained on {data.num_examples} {data.dataset} "
+                                 f"images, this copy holds {loaded.num_examples}: its held-out "
+                                 "rows are not known here")
         return cls(int(data.num_examples), float(validation_fraction), int(data.split_seed))
 
     @classmethod
-    def of_run(cls, run: RunFacts | Mapping[str, Any]) -> "HeldOutSplit":
+    def of_run(cls, run: RunFacts | Mapping[str, Any],
+               loaded: ImageSource | None = None) -> "HeldOutSplit":
         """The split of a trained model's run (:attr:`tfbvae.trained_model.ModelSource.run`, or
         its JSON, e.g. an export metadata's ``run``).
 
         Raises:
-            ValueError: as :meth:`of_data`, or the run's settings are not dSprites'.
+            ValueError: as :meth:`of_data`, or the run records no settings.
         """
         if isinstance(run, Mapping):
             run = RunFacts.from_json(run)
-        if run.settings is None or run.settings.dataset != "dsprites":
-            raise ValueError("the model's run record names no dSprites training data")
-        return cls.of_data(run.data, run.settings.validation_fraction)
+        if run.settings is None:
+            raise ValueError("the model's run record names no training data")
+        return cls.of_data(run.data, run.settings.validation_fraction, loaded)
 
     def rows(self) -> np.ndarray:
-        """Row indices of the held-out dSprites images."""
+        """Row indices of the held-out images."""
         return split_indices(self.num_examples, self.validation_fraction, self.split_seed)[1]
 
 
 def heldout_rows(run: RunFacts | Mapping[str, Any]) -> np.ndarray:
-    """Row indices of the dSprites images that ``run`` (a model's run facts, or their JSON)
-    held out for validation.
+    """Row indices of the images that ``run`` (a model's run facts, or their JSON) held out for
+    validation.
 
-    Raises ``ValueError`` naming what is missing when the run did not train on the full
-    dSprites set with a validation split.
+    Raises ``ValueError`` naming what is missing when the run has no data record or held
+    nothing out.
     """
     return HeldOutSplit.of_run(run).rows()
 
 
-def heldout_losses(source: Any, data: DSprites, seed: int = 0,
+def heldout_losses(source: Any, data: ImageSource, seed: int = 0,
                    batch_size: int = 256) -> dict:
-    """The training objective's terms on ``source``'s held-out dSprites images.
+    """The training objective's terms on ``source``'s held-out images.
 
-    ``source`` is a :class:`tfbvae.trained_model.ModelSource`; ``data`` the dSprites images
-    (from whichever source).
+    ``source`` is a :class:`tfbvae.trained_model.ModelSource`; ``data`` its data set as loaded
+    now (from whichever source); random pixels (colour, noisy, scream dSprites) are drawn from
+    ``seed``.
     Returns ``{"num_images", "reconstruction", "reconstruction_at_mean", "kl", "kl_per_dim",
     "negative_elbo", "split"}`` (nats per image), or ``{"skipped": reason}``.
     """
     try:
-        split = HeldOutSplit.of_run(source.run)
+        split = HeldOutSplit.of_run(source.run, data)
     except ValueError as err:
         return {"skipped": str(err)}
     rows = split.rows()
-    classes = dsprites_layout.latents_classes(rows)
-    factors = classes[:, 1:]  # colour (column 0) is constant
     likelihood = source.likelihood
+    pixels_rng = np.random.RandomState(seed)
     rng = np.random.default_rng(seed)
     recon, recon_at_mean, kl = [], [], []
     for start in range(0, len(rows), batch_size):
-        # Pixels are 0/1 (uint8 here): as floats they are the Bernoulli targets themselves.
-        images = data.images_from_factors(factors[start:start + batch_size])
-        images = images[..., None].astype(np.float32)
+        images = data.observed_floats(rows[start:start + batch_size], pixels_rng)
         mean, log_var = source.encode(images)
         z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape).astype(np.float32)
         recon.append(np.asarray(likelihood.neg_log_likelihood(images, source.decode_logits(z))))

@@ -1,5 +1,5 @@
-"""Evaluates one trained model on dSprites: what ``apps/evaluate.py`` runs between its flags and
-its result files.
+"""Evaluates one trained model on a ground-truth data set (by default the one it trained on):
+what ``apps/evaluate.py`` runs between its flags and its result files.
 
 :func:`evaluate_model` opens the model (a run directory or an export, see
 :mod:`tfbvae.trained_model`), loads the ground-truth data, checks that they fit, traces the
@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable
 
 from tfbvae import errors
+from tfbvae.evaluation.model_data import DataChoice
 
 Tell = Callable[[str], None]  # where NOTE/WARNING lines go
 
@@ -33,10 +34,7 @@ class EvaluationSettings:
     overrides: tuple[str, ...] = ()  # <metric>.<count>=N or all.<count>=N
     seed: int = 0
     batch_size: int = 256  # images per encoder call
-    dataset: str = "dsprites"
-    dsprites_source: str = "auto"
-    data_path: str | None = None  # the official dSprites .npz
-    tfds_data_dir: str | None = None
+    data: DataChoice = DataChoice()  # the data set (default: the model's own, as its run had it)
     heldout: bool = True  # also the reconstruction and KL on the run's held-out images
     progress: bool = True  # a progress bar (or a line per metric) on stderr
 
@@ -90,7 +88,7 @@ def evaluate_model(settings: EvaluationSettings, tell: Tell | None = None) -> Ev
     clock = _Clock()
     source = _open(settings, tell)
     clock.lap("load_model_seconds")
-    data = _ground_truth_data(settings, source)
+    images, data = _ground_truth_data(settings, source)
     warnings = _data_warnings(source, data, tell)
     clock.lap("load_data_seconds")
     representation_function = _traced_representation(source, data, settings.batch_size)
@@ -98,9 +96,10 @@ def evaluate_model(settings: EvaluationSettings, tell: Tell | None = None) -> Ev
     results = _run_metrics(settings, names, counts, data, representation_function)
     clock.lap("metrics_seconds")
     if settings.heldout:
-        results["heldout"] = _heldout(source, data, settings, tell)
+        results["heldout"] = _heldout(source, images, settings, tell)
     clock.lap("heldout_seconds")
-    return Evaluation(source, _result_record(settings, source, results, warnings, clock))
+    return Evaluation(source, _result_record(settings, source, images.dataset, results, warnings,
+                                             clock))
 
 
 def _to_stderr(line: str) -> None:
@@ -132,22 +131,18 @@ def _open(settings: EvaluationSettings, tell: Tell):
 
 
 def _ground_truth_data(settings: EvaluationSettings, source):
-    """dSprites as asked, refused with the fix when it cannot be loaded or does not fit."""
-    from tfbvae.data.dsprites.ground_truth import DSprites
+    """The data set (the model's own unless asked) and its ground truth, refused with the fix
+    when it cannot be loaded, does not fit the model or has no factors."""
+    from tfbvae.data.ground_truth import SourceGroundTruth
+    from tfbvae.evaluation.model_data import load_for_model
 
-    try:
-        data = DSprites(settings.dsprites_source, settings.data_path, settings.tfds_data_dir)
-    except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
+    images = load_for_model(settings.data, source)
+    if not images.complete:
         raise errors.BadInput(
-            f"cannot load dSprites ({settings.dsprites_source}): {str(err).rstrip('.')}. Pass "
-            "--dsprites_source=rendered (no download needed), or --data_path=<the official "
-            "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz>.") from None
-    if tuple(source.image_shape) != tuple(data.observation_shape):
-        raise errors.BadInput(
-            f"{settings.model} takes images shaped {tuple(source.image_shape)}, but "
-            f"{settings.dataset} images are {tuple(data.observation_shape)}: evaluate a model "
-            "trained on dSprites.")
-    return data
+            f"{images.dataset} has no ground-truth factors to measure disentanglement against: "
+            "pass --dataset=<a data set with factors> (dsprites and its variants, shapes3d, "
+            "smallnorb, cars3d, mpi3d_*) whose images have the model's shape.")
+    return images, SourceGroundTruth(images)
 
 
 def _traced_representation(source, data, batch_size: int):
@@ -195,8 +190,8 @@ def _data_warnings(source, data, tell: Tell) -> list[str]:
     return [warning]
 
 
-def _result_record(settings: EvaluationSettings, source, results: dict, warnings: list[str],
-                   clock: _Clock) -> dict:
+def _result_record(settings: EvaluationSettings, source, dataset: str, results: dict,
+                   warnings: list[str], clock: _Clock) -> dict:
     """The metrics' record with what says how it was made: settings, model, time, machine."""
     import tensorflow as tf
 
@@ -206,8 +201,8 @@ def _result_record(settings: EvaluationSettings, source, results: dict, warnings
         **results,
         "preset": settings.preset,
         "overrides": list(settings.overrides),
-        "dataset": settings.dataset,
-        "requested_source": settings.dsprites_source,
+        "dataset": dataset,
+        "requested_source": settings.data.source or "auto",
         "model": source.identity(),
         "model_data_source": source.data_source,
         "warnings": warnings,

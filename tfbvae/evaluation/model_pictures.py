@@ -1,9 +1,9 @@
 """Draws one trained model: what ``apps/visualize.py`` runs between its flags and its files.
 
 :func:`draw_model` opens the model (a run directory or an export, see
-:mod:`tfbvae.trained_model`), chooses the input images (``images``, a .npy, or seeded dSprites
-samples), takes each latent dimension's KL (recorded with the model, else measured on those
-images), names the dSprites factor each latent encodes most (normalised mutual information, as
+:mod:`tfbvae.trained_model`), chooses the input images (``images``, a .npy, or seeded images of
+the model's data set, from those its run held out), takes each latent dimension's KL (recorded with the model, else measured on those
+images), names the ground-truth factor each latent encodes most (normalised mutual information, as
 MIG), and draws the pictures asked for with :mod:`tfbvae.visualization`. Nothing is written
 until :meth:`Pictures.write`, so a refusal leaves no files behind.
 """
@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfbvae import errors
+from tfbvae.evaluation.model_data import DataChoice
 
 PICTURES = ("traversals", "gif", "reconstructions", "samples", "kl_curves")
 RECORD_FILE = "pictures.json"
@@ -30,9 +31,8 @@ class PictureSettings:
     model: str  # a run directory or an export (tfbvae.trained_model.open_model)
     checkpoint: str | None = None  # with a run directory: one of its checkpoints
     what: tuple[str, ...] = PICTURES  # some of PICTURES
-    images: str | None = None  # a .npy of input images (n, H, W, C); default dSprites samples
-    dsprites_source: str = "auto"
-    data_path: str | None = None  # the official dSprites .npz
+    images: str | None = None  # a .npy of input images (n, H, W, C); default: from ``data``
+    data: DataChoice = DataChoice()  # default: the model's own data set, as its run had it
     num_images: int = 8  # reconstructed images (the first is traversed)
     gif_images: int = 3  # rows of the animated traversal
     span: float = 3.0  # traversals move each latent from mean - span to mean + span
@@ -45,10 +45,10 @@ class PictureSettings:
 
     def record(self) -> dict:
         """The settings as ``pictures.json`` records them (the model is recorded apart)."""
-        names = ("what", "images", "dsprites_source", "label_factors", "factor_samples",
+        names = ("what", "images", "label_factors", "factor_samples",
                  "num_images", "gif_images", "span", "steps", "num_samples", "frame_ms", "seed")
-        return {name: (list(value) if isinstance(value := getattr(self, name), tuple) else value)
-                for name in names}
+        return {**{name: (list(value) if isinstance(value := getattr(self, name), tuple) else value)
+                   for name in names}, "data": self.data.record()}
 
 
 @dataclasses.dataclass
@@ -116,7 +116,7 @@ def draw_model(settings: PictureSettings) -> Pictures:
     from tfbvae.trained_model import open_model
 
     source = open_model(settings.model, settings.checkpoint)
-    images, data = _input_images(settings, source)
+    images, data, inputs = _input_images(settings, source)
     kl, kl_source = source.kl_per_dim(images)
     factors = _latent_factors(settings, source, data, kl)
     drawn, notes = _draw(settings, source, images, kl, kl_source, factors)
@@ -128,21 +128,23 @@ def draw_model(settings: PictureSettings) -> Pictures:
         "kl_source": kl_source,
         "order_by_kl": [int(d) for d in kl_order(kl)],
         "latent_factors": factors,
+        "inputs": inputs,
         "notes": notes,
         "settings": settings.record(),
     }
     return Pictures(source, drawn, record, settings.frame_ms)
 
 
-def _input_images(settings: PictureSettings, source) -> tuple[np.ndarray, Any]:
-    """The images to draw and the dSprites data they come from: ``(images, data)``, from
-    ``settings.images`` (``data`` None), else seeded dSprites samples; refused as bad input
-    when they cannot be loaded or do not fit the model."""
+def _input_images(settings: PictureSettings, source) -> tuple[np.ndarray, Any, dict]:
+    """The images to draw, the data set they come from and where they come from (a record):
+    ``settings.images`` (``data`` None), else the data set (:func:`_data_set_images`);
+    refused as bad input when they cannot be loaded or do not fit the model."""
     count = max(settings.num_images, settings.gif_images)
     try:
         if settings.images:
-            return _images_from_file(settings.images, source, count), None
-        return _dsprites_images(settings, source, count)
+            images = _images_from_file(settings.images, source, count)
+            return images, None, {"file": settings.images, "count": len(images)}
+        return _data_set_images(settings, source, count)
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as err:
         raise errors.BadInput(str(err)) from None
 
@@ -164,27 +166,39 @@ def _images_from_file(path: str, source, count: int) -> np.ndarray:
     return chosen
 
 
-def _dsprites_images(settings: PictureSettings, source, count: int) -> tuple[np.ndarray, Any]:
-    """``count`` seeded dSprites samples and the data set, for a model of dSprites' shape."""
-    if tuple(source.image_shape) != (64, 64, 1):
-        raise ValueError(f"the model takes {tuple(source.image_shape)} images, not dSprites': pass "
-                         "--images=<a .npy of its kind of images, (n, H, W, C)>")
-    from tfbvae.data.dsprites.ground_truth import DSprites
+def _data_set_images(settings: PictureSettings, source, count: int
+                     ) -> tuple[np.ndarray, Any, dict]:
+    """``count`` images of the data set (the model's own unless asked), seeded: from the images
+    its run held out when they are known (images the model never trained on), else from all.
+    Returns the images (float32 in [0, 1]), the loaded data set and a record of the rows."""
+    from tfbvae.evaluation.heldout import HeldOutSplit
+    from tfbvae.evaluation.model_data import load_for_model, sample_rows
 
-    data = DSprites(settings.dsprites_source, settings.data_path)
-    return data.sample_observations(count, np.random.RandomState(settings.seed)), data
+    data = load_for_model(settings.data, source)
+    try:
+        pool = HeldOutSplit.of_run(source.run, data).rows()
+    except ValueError:
+        pool = None
+    if pool is not None and len(pool) < count:
+        pool = None
+    rows = sample_rows(data, count, settings.seed, pool)
+    record = {"dataset": data.dataset, "source": data.source, "rows": [int(r) for r in rows],
+              "from": "all images" if pool is None else "the run's held-out images"}
+    return data.observed_floats(rows, np.random.RandomState(settings.seed)), data, record
 
 
 def _latent_factors(settings: PictureSettings, source, data, kl) -> list[dict] | None:
-    """The dSprites factor each latent encodes most, when the traversals are labelled with it
-    (dSprites inputs, ``label_factors``), else None."""
-    if data is None or not settings.label_factors or "traversals" not in settings.what:
+    """The factor each latent encodes most, when the traversals are labelled with it (images of
+    a data set with ground-truth factors, ``label_factors``), else None."""
+    if data is None or not data.complete or not settings.label_factors or (
+            "traversals" not in settings.what):
         return None
+    from tfbvae.data.ground_truth import SourceGroundTruth
     from tfbvae.evaluation import representation
     from tfbvae.evaluation.latent_factors import latent_factors
 
-    return latent_factors(data, representation.of_model(source), kl, settings.factor_samples,
-                          settings.seed)
+    return latent_factors(SourceGroundTruth(data), representation.of_model(source), kl,
+                          settings.factor_samples, settings.seed)
 
 
 def _draw(settings: PictureSettings, source, images: np.ndarray, kl: np.ndarray, kl_source: str,
