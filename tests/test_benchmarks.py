@@ -196,6 +196,29 @@ def test_torch_reference_is_the_keras_network(name):
         np.testing.assert_allclose(float(out[term]), float(terms[term]), rtol=1e-4)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_subpixel_logits_variant_is_the_same_layer(channels):
+    """bench_train's logits=subpixel contender computes the decoder's last layer (forward and
+    gradients) as Keras' Conv2DTranspose does, so its row measures the same network."""
+    import tensorflow as tf
+
+    from benchmarks.bench_train import subpixel_conv_transpose
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((2, 8, 8, 5)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(4, 4, channels, 5)), tf.float32)
+    shape = (2, 16, 16, channels)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        ours = subpixel_conv_transpose(x, kernel)
+        theirs = tf.nn.conv2d_transpose(x, kernel, shape, strides=2, padding="SAME")
+        weights = tf.constant(rng.normal(size=shape), tf.float32)
+        loss_ours, loss_theirs = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    for a, b in zip(tape.gradient(loss_ours, [x, kernel]), tape.gradient(loss_theirs, [x, kernel])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_bench_train_runs_its_contenders():
     from benchmarks import bench_train
 
