@@ -2,10 +2,13 @@
 
 oneDNN's kernel for a transposed convolution with 1 or 3 output channels (a decoder's last
 layer) runs at a small fraction of the CPU's float32 peak, no faster than the same layer with
-many more outputs (benchmarks/README.md has the measurements). This layer computes the same function as ``keras.layers.Conv2DTranspose`` with the
-same weights and config, but as one matrix product followed by a sum of shifted planes, and
-keeps TensorFlow's own convolutions for the gradient (they are not slow here). Only the
-forward pass changes, so training and the exported decoder both gain.
+many more outputs (benchmarks/README.md has the measurements). This layer computes the same
+function as ``keras.layers.Conv2DTranspose`` with the same weights and config, faster: with one
+output channel as one matrix product followed by a sum of shifted planes; with more, as a
+sub-pixel convolution (one 3x3 convolution to 4 * C_out channels and ``depth_to_space``), which
+avoids transposing channel-major planes back to NHWC. TensorFlow's own convolutions stay the
+gradient (they are not slow here). Only the forward pass changes, so training and the exported
+decoder both gain.
 """
 
 from __future__ import annotations
@@ -17,6 +20,26 @@ import tensorflow as tf
 # receives input row i + d through kernel row k: for a = 0, (d, k) = (0, 1) and (-1, 3); for
 # a = 1, (1, 0) and (0, 2). The same holds for columns.
 _TAPS = {0: ((0, 1), (-1, 3)), 1: ((1, 0), (0, 2))}
+
+
+def _subpixel(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """The same transposed convolution as one 3x3 stride-1 convolution to 4 * C_out channels
+    and ``depth_to_space(2)``: for each output phase (a, b), its four taps at their input
+    offsets (``_TAPS``), zeros elsewhere."""
+    c_out, c_in = kernel.shape[2], kernel.shape[3]
+    zeros = tf.zeros((c_out, c_in), kernel.dtype)
+    taps = [dict(_TAPS[a]) for a in (0, 1)]  # input offset -> kernel row (or column)
+    rows = []
+    for dr in (-1, 0, 1):
+        cols = []
+        for dc in (-1, 0, 1):
+            phases = [  # (a, b) in depth_to_space's channel order, each (C_out, C_in)
+                kernel[taps[a][dr], taps[b][dc]] if dr in taps[a] and dc in taps[b] else zeros
+                for a in (0, 1) for b in (0, 1)
+            ]
+            cols.append(tf.reshape(tf.transpose(tf.stack(phases), (2, 0, 1)), (c_in, 4 * c_out)))
+        rows.append(tf.stack(cols))
+    return tf.nn.depth_to_space(tf.nn.conv2d(x, tf.stack(rows), 1, "SAME"), 2)
 
 
 def phase_conv_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
@@ -33,6 +56,17 @@ def phase_conv_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         h, w, c_in = x.shape[1], x.shape[2], x.shape[3]
         c_out = kernel.shape[2]
         batch = tf.shape(x)[0]
+
+        def grad(dy):
+            # The transposed convolution's own gradient: a strided convolution for the input,
+            # and the filter gradient with the roles of input and output swapped.
+            dx = tf.nn.conv2d(dy, kernel, strides=2, padding="SAME")
+            dkernel = tf.compat.v1.nn.conv2d_backprop_filter(
+                dy, tf.shape(kernel), x, strides=[1, 2, 2, 1], padding="SAME")
+            return dx, dkernel
+
+        if c_out > 1:  # channel-major planes would need a transpose to NHWC costing more than
+            return _subpixel(x, kernel), grad  # the split saves (benchmarks/README.md)
         taps = tf.reshape(kernel, (16 * c_out, c_in))  # rows ordered (k_row, k_col, c_out)
         # (16 * C_out, B*H*W): every tap's contribution is a contiguous plane.
         planes = tf.matmul(taps, tf.reshape(x, (-1, c_in)), transpose_b=True)
@@ -48,20 +82,7 @@ def phase_conv_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
                 ]))  # (C_out, B, H, W)
             rows.append(tf.stack(phases, axis=-1))  # (C_out, B, H, W, 2)
         y = tf.stack(rows, axis=3)  # (C_out, B, H, 2, W, 2)
-        if c_out == 1:
-            y = tf.reshape(y, (batch, 2 * h, 2 * w, 1))
-        else:
-            y = tf.reshape(tf.transpose(y, (1, 2, 3, 4, 5, 0)), (batch, 2 * h, 2 * w, c_out))
-
-        def grad(dy):
-            # The transposed convolution's own gradient: a strided convolution for the input,
-            # and the filter gradient with the roles of input and output swapped.
-            dx = tf.nn.conv2d(dy, kernel, strides=2, padding="SAME")
-            dkernel = tf.compat.v1.nn.conv2d_backprop_filter(
-                dy, tf.shape(kernel), x, strides=[1, 2, 2, 1], padding="SAME")
-            return dx, dkernel
-
-        return y, grad
+        return tf.reshape(y, (batch, 2 * h, 2 * w, 1)), grad
 
     return forward(x, kernel)
 
