@@ -22,7 +22,8 @@ TF contender options (``--tf NAME:key=value,key=value``; the first is the headli
   logging interval is a Keras epoch; 0: one endless epoch), every=N (steps between pictures
   and between checkpoints), phase_split=0|1 (0: the decoder's last layer computes as
   keras' Conv2DTranspose instead of tfbvae's PhaseConv2DTranspose), logits=phase|keras|subpixel
-  (that layer's forward pass: tfbvae's, keras', or ``subpixel_conv_transpose`` below).
+  (that layer's forward pass: tfbvae's (a phase split with one output channel, a sub-pixel
+  convolution with more), keras', or the sub-pixel form for any number of channels).
 Torch contender options (``--torch NAME:key=value``): threads=N, channels_last=0|1.
 """
 
@@ -136,49 +137,6 @@ def matmul_peak(matmul, n: int, seconds: float) -> float:
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
-# -- a variant of the decoder's last layer ---------------------------------------------------
-def subpixel_conv_transpose(x, kernel):
-    """``conv2d_transpose(x, kernel, strides=2, padding="SAME")`` for 4x4 kernels, NHWC, as
-    one 3x3 stride-1 convolution to 4 x C_out channels followed by ``depth_to_space(2)``.
-
-    Output pixel (2i + a, 2j + b) reads input rows i + d_r and columns j + d_c (d in -1..1)
-    through kernel tap (k_r, k_c) as ``tfbvae.model.conv_transpose._TAPS`` lists them; the 3x3
-    kernel holds, for each phase (a, b), its four taps at their offsets and zeros elsewhere
-    (2.25x the multiply-adds, but oneDNN runs a 12-output convolution far faster than a
-    3-output transposed one). The gradient is PhaseConv2DTranspose's: TensorFlow's kernels.
-    """
-    import tensorflow as tf
-
-    from tfbvae.model.conv_transpose import _TAPS
-
-    @tf.custom_gradient
-    def forward(x, kernel):
-        c_out, c_in = kernel.shape[2], kernel.shape[3]
-        zeros = tf.zeros((c_out, c_in), kernel.dtype)
-        taps = [dict(_TAPS[a]) for a in (0, 1)]  # offset -> kernel row (or column)
-        rows = []
-        for dr in (-1, 0, 1):
-            cols = []
-            for dc in (-1, 0, 1):
-                phases = [  # (a, b) in depth_to_space's order, each (C_out, C_in)
-                    kernel[taps[a][dr], taps[b][dc]] if dr in taps[a] and dc in taps[b] else zeros
-                    for a in (0, 1) for b in (0, 1)
-                ]  # fmt: skip
-                cols.append(tf.reshape(tf.transpose(tf.stack(phases), (2, 0, 1)), (c_in, 4 * c_out)))
-            rows.append(tf.stack(cols))
-        y = tf.nn.depth_to_space(tf.nn.conv2d(x, tf.stack(rows), 1, "SAME"), 2)
-
-        def grad(dy):
-            dx = tf.nn.conv2d(dy, kernel, strides=2, padding="SAME")
-            dkernel = tf.compat.v1.nn.conv2d_backprop_filter(
-                dy, tf.shape(kernel), x, strides=[1, 2, 2, 1], padding="SAME")
-            return dx, dkernel
-
-        return y, grad
-
-    return forward(x, kernel)
-
-
 # -- the TF worker -----------------------------------------------------------------------------
 TF_DEFAULTS = {
     "steps_per_execution": "1",
@@ -260,9 +218,12 @@ def tf_worker(args, options: dict) -> None:
         raise SystemExit(f"Unknown logits={logits!r}: choose phase, keras or subpixel.")
     decoder.get_layer("logits").phase_split = logits != "keras"
     if logits == "subpixel":  # the layer calls the module's function when it is traced
+        import functools
+
         from tfbvae.model import conv_transpose
 
-        conv_transpose.phase_conv_transpose = subpixel_conv_transpose
+        conv_transpose.phase_conv_transpose = functools.partial(
+            conv_transpose.phase_conv_transpose, subpixel=True)
     likelihood = get_likelihood(
         setting.likelihood, **({"sigma": setting.gaussian_sigma} if setting.likelihood == "gaussian" else {})
     )

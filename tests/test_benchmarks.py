@@ -198,11 +198,16 @@ def test_torch_reference_is_the_keras_network(name):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_subpixel_logits_variant_is_the_same_layer(channels):
-    """bench_train's logits=subpixel contender computes the decoder's last layer (forward and
-    gradients) as Keras' Conv2DTranspose does, so its row measures the same network."""
+    """bench_train's logits=subpixel contender (the library's sub-pixel form for any number of
+    channels) computes the decoder's last layer (forward and gradients) as Keras'
+    Conv2DTranspose does, so its row measures the same network."""
+    import functools
+
     import tensorflow as tf
 
-    from benchmarks.bench_train import subpixel_conv_transpose
+    from tfbvae.model.conv_transpose import phase_conv_transpose
+
+    subpixel_conv_transpose = functools.partial(phase_conv_transpose, subpixel=True)
 
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((2, 8, 8, 5)), tf.float32)

@@ -42,13 +42,15 @@ def _subpixel(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     return tf.nn.depth_to_space(tf.nn.conv2d(x, tf.stack(rows), 1, "SAME"), 2)
 
 
-def phase_conv_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+def phase_conv_transpose(x: tf.Tensor, kernel: tf.Tensor, subpixel: bool | None = None
+                         ) -> tf.Tensor:
     """``conv2d_transpose(x, kernel, strides=2, padding="SAME")`` for 4x4 kernels, NHWC.
 
     ``x`` is (B, H, W, C_in), ``kernel`` (4, 4, C_out, C_in) as ``tf.nn.conv2d_transpose``
-    takes it; returns (B, 2H, 2W, C_out). Each of the 16 taps is one row block of a single
-    matrix product over all pixels; each of the 4 output phases (row and column parity) sums
-    the 4 taps that reach it, shifted by at most one pixel.
+    takes it; returns (B, 2H, 2W, C_out). With one output channel, each of the 16 taps is one
+    row block of a single matrix product over all pixels, and each of the 4 output phases (row
+    and column parity) sums the 4 taps that reach it, shifted by at most one pixel; with more
+    (or ``subpixel=True``, which benchmarks measure), the sub-pixel form :func:`_subpixel`.
     """
 
     @tf.custom_gradient
@@ -65,8 +67,10 @@ def phase_conv_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
                 dy, tf.shape(kernel), x, strides=[1, 2, 2, 1], padding="SAME")
             return dx, dkernel
 
-        if c_out > 1:  # channel-major planes would need a transpose to NHWC costing more than
-            return _subpixel(x, kernel), grad  # the split saves (benchmarks/README.md)
+        # With C_out > 1, channel-major planes would need a transpose to NHWC costing more than
+        # the split saves (benchmarks/README.md).
+        if subpixel or (subpixel is None and c_out > 1):
+            return _subpixel(x, kernel), grad
         taps = tf.reshape(kernel, (16 * c_out, c_in))  # rows ordered (k_row, k_col, c_out)
         # (16 * C_out, B*H*W): every tap's contribution is a contiguous plane.
         planes = tf.matmul(taps, tf.reshape(x, (-1, c_in)), transpose_b=True)
