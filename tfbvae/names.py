@@ -2,12 +2,10 @@
 
 They live here, in a module that imports nothing, so that an app defines and checks its flags
 before TensorFlow loads (a wrong flag is answered at once, not after TensorFlow's import). The
-modules that implement them take their names from here: :mod:`tfbvae.data.pipeline`
-(``DATASETS``) and :mod:`tfbvae.training.strategies` (``STRATEGIES``) import them; the registries of
-:mod:`tfbvae.model.networks`, :mod:`tfbvae.model.likelihoods` and :mod:`tfbvae.model.objectives`, which map each
-name to its code, are tested to hold exactly these names. The data sources of each data set
-are in :mod:`tfbvae.data.dsprites.sources` and :mod:`tfbvae.data.celeba` (also free of
-TensorFlow).
+registries that map each name to its code take their names from here or are tested to hold
+exactly these: :mod:`tfbvae.data.datasets` (``DATASETS``; each data set's sources are in its
+module), :mod:`tfbvae.model.networks`, :mod:`tfbvae.model.likelihoods`,
+:mod:`tfbvae.model.objectives` and :mod:`tfbvae.training.strategies` (``STRATEGIES``).
 """
 
 DATASETS = (

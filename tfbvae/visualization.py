@@ -26,6 +26,9 @@ _LABEL_WIDTH = 92  # pixels of the label column of a traversal grid
 _HEADER_HEIGHT = 20  # pixels of the offsets row above a traversal grid
 _FONT_SIZE = 12
 
+# The box (CSS px) in which TensorBoard 2.21 shows an image at its default size: an image card is
+# at least 335 x 320 px, less its padding, heading and step slider (its stylesheet, in
+# tensorboard/webfiles.zip); larger pictures are shrunk into it by dropping pixels.
 TENSORBOARD_VIEW = (300, 210)
 """About the box (width, height in CSS pixels) in which TensorBoard's time-series dashboard shows
 an image at its default settings: a card of at least 335 x 320 pixels less its padding, heading

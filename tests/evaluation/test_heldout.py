@@ -9,7 +9,7 @@ from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites
 from tfbvae.data.pipeline import split_indices
 from tfbvae.data.source import ImageSource
-from tfbvae.evaluation.heldout import HeldOutSplit, heldout_losses, heldout_rows
+from tfbvae.evaluation.heldout import HeldOutSplit, heldout_losses
 from tfbvae.model.beta_vae import BetaVAE
 from tfbvae.model.divergences import gaussian_kl_per_dim
 from tfbvae.model.networks import build_networks
@@ -30,14 +30,14 @@ def run_record(fraction=FRACTION, num_examples=dsprites_layout.NUM_IMAGES):
 
 
 def test_heldout_rows_are_the_runs_validation_split_and_refuse_what_is_unknown():
-    rows = heldout_rows(run_record())
+    rows = HeldOutSplit.of_run(run_record()).rows()
     train, validation = split_indices(dsprites_layout.NUM_IMAGES, FRACTION, 5)
     np.testing.assert_array_equal(rows, validation)
     assert len(rows) == 74 and not np.isin(rows, train).any()
     for record, message in [(run_record(fraction=0.0), "held no images out"),
                             ({"step": 3}, "names no training data")]:
         with pytest.raises(ValueError, match=message):
-            heldout_rows(record)
+            HeldOutSplit.of_run(record).rows()
     # A quick run's leading block of dSprites: its rows are those of the whole set.
     block = HeldOutSplit.of_run(run_record(num_examples=2048), DSprites("rendered").data)
     np.testing.assert_array_equal(block.rows(), split_indices(2048, FRACTION, 5)[1])
@@ -52,6 +52,13 @@ def test_a_heldout_split_is_refused_on_other_data_than_the_runs():
                                    "validation_fraction": 0.1})
     with pytest.raises(ValueError, match="the run trained on 12 celeba images, this copy holds 10"):
         HeldOutSplit.of_run(RunFacts.of_run(settings, data, 0), celeba)
+    # The same number of images from another source (a zip's sorted names, tfds' shuffled
+    # storage): its rows may be in another order.
+    twelve = ImageSource("celeba", np.zeros((12, 64, 64, 3), np.uint8), "celeba-tfds", "memory")
+    with pytest.raises(ValueError, match="the run trained on test, this copy is celeba-tfds"):
+        HeldOutSplit.of_run(RunFacts.of_run(settings, data, 0), twelve)
+    same = ImageSource("celeba", twelve.array, "test", "memory")
+    assert HeldOutSplit.of_run(RunFacts.of_run(settings, data, 0), same).num_examples == 12
 
 
 def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
@@ -63,7 +70,7 @@ def test_heldout_losses_of_an_export_equal_the_keras_models_terms(tmp_path):
     data = datasets.load("dsprites", datasets.LoadOptions(source="rendered", sample_only=True))
     result = heldout_losses(source, data, seed=1, batch_size=32)  # 3 batches, the last short
 
-    classes = dsprites_layout.latents_classes(heldout_rows(run_record()))
+    classes = dsprites_layout.latents_classes(HeldOutSplit.of_run(run_record()).rows())
     images = DSprites("rendered").images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
     mean, log_var = (np.asarray(t) for t in model.encode(images))
     at_mean = np.asarray(model.likelihood.neg_log_likelihood(images, model.decode(mean)))

@@ -10,7 +10,7 @@ import numpy as np
 
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites.ground_truth import DSprites
-from tfbvae.evaluation.heldout import heldout_rows
+from tfbvae.evaluation.heldout import HeldOutSplit
 from tfbvae.serving.export import read_metadata
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def test_the_shipped_model_is_complete_small_and_described():
 
 def test_a_tensorflow_only_process_reconstructs_held_out_dsprites(tmp_path):
     metadata = read_metadata(str(MODEL / "encoder" / "1"))
-    rows = heldout_rows(metadata["run"])[:256]  # images the model did not train on
+    rows = HeldOutSplit.of_run(metadata["run"]).rows()[:256]  # images the model did not train on
     classes = dsprites_layout.latents_classes(rows)
     images = DSprites("rendered").images_from_factors(classes[:, 1:])[..., None].astype(np.float32)
     np.save(tmp_path / "images.npy", images)

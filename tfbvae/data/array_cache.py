@@ -88,12 +88,17 @@ def check_entry(entry: Path, recipe: dict, shape: tuple, dtype: np.dtype) -> str
         return None
     if file_sha256(data_path) != manifest.get("sha256"):
         return "corrupt: checksum mismatch"
+    _record_verified(entry, data_path, manifest["sha256"])
+    return None
+
+
+def _record_verified(entry: Path, data_path: Path, sha256: str) -> None:
+    """Records that ``data_path``, as it is now, has the checksum ``sha256``."""
     try:
         files.write_text_atomically(entry / VERIFIED_FILE, json.dumps(
-            {**_identity(data_path), "sha256": manifest["sha256"]}))
+            {**_identity(data_path), "sha256": sha256}))
     except OSError as err:  # a read-only cache: hashed again next time
         log.debug("Cannot record the verification of %s: %s", entry, err)
-    return None
 
 
 def _identity(path: Path) -> dict:
@@ -176,6 +181,7 @@ def _build(root: Path, name: str, recipe: dict, shape: tuple, dtype: np.dtype, f
             shutil.rmtree(trash, ignore_errors=True)
         os.replace(tmp, entry)
         files.fsync_dir(root)  # the rename itself survives a power cut
+        _record_verified(entry, entry / DATA_FILE, manifest["sha256"])  # hashed just now
         log.info("Built cache %s in %.1f s.", entry, manifest["build_seconds"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,9 @@ from tfbvae.files import repo_root
 DATA_DIR_ENV = "TFBVAE_DATA_DIR"
 DEFAULT_DATA_DIR = Path("~/.cache/tfbvae")
 OFFICIAL_DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+# disentanglement_lib's data root (its data/ground_truth/*.py read their files under it); the
+# data sets look for a user's files there too.
+DLIB_DATA_ENV = "DISENTANGLEMENT_LIB_DATA"
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
@@ -27,8 +30,8 @@ def shared_dsprites_dir() -> Path:
 def official_dsprites_candidates() -> list[Path]:
     """Where the official ``.npz`` is looked up when no path is given, in order."""
     candidates = [shared_dsprites_dir() / OFFICIAL_DSPRITES_FILE]
-    if os.environ.get("DISENTANGLEMENT_LIB_DATA"):
-        root = Path(os.environ["DISENTANGLEMENT_LIB_DATA"]).expanduser()
+    if os.environ.get(DLIB_DATA_ENV):
+        root = Path(os.environ[DLIB_DATA_ENV]).expanduser()
         candidates.append(root / "dsprites" / OFFICIAL_DSPRITES_FILE)
     return candidates
 

@@ -1,11 +1,13 @@
 """tf.data pipelines: one entry point, :func:`make_datasets`, for every data set.
 
-Every source is first materialised once as a uint8 array on disk (memory-mapped), so the
-pipeline shuffles *row indices*, never decoded images: no shuffle buffer of pictures, and
-the whole of dSprites (377 MB bit-packed) streams in well under 4 GB. Per epoch the training
-rows are permuted by a stateless shuffle seeded with ``(seed, epoch)``, so the order is a
-pure function of the seed (and can resume at any step); whole batches of rows are gathered
-in parallel and prefetched. Images leave as uint8 ``(B, 64, 64, C)``, values 0..255 (dSprites 0/255):
+Every data set is held as uint8 rows (:class:`~tfbvae.data.source.ImageSource`: a
+memory-mapped cache, a file mapped in place, or rows made on demand), so the pipeline shuffles
+*row indices*, never decoded images: no shuffle buffer of pictures, and the whole of dSprites
+(377 MB bit-packed) streams in well under 4 GB. Per epoch the training rows are permuted by a
+stateless shuffle seeded with ``(seed, epoch)``, so the order is a pure function of the seed
+(and can resume at any step); whole batches of rows are gathered in parallel and prefetched,
+and the random pixels of the data sets that have them are drawn per batch from ``(seed,
+stream, step)``. Images leave as uint8 ``(B, 64, 64, C)``, values 0..255 (dSprites 0/255):
 models cast late.
 """
 

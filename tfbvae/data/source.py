@@ -11,8 +11,9 @@ metrics and the run records read it too):
   nuisances rather than factors (e.g. SmallNORB's ``instance``).
 * ``observe``: for the data sets whose pixels are random given the factors (disentanglement_lib's
   colour, noisy and scream dSprites), the random function from stored pixels to observed ones.
-  The training pipeline seeds it per batch from ``(seed, batch index)``, so a resumed run sees
-  the same pixels; the metrics pass their ``np.random.RandomState``, as disentanglement_lib does.
+  The training pipeline seeds it per batch from ``(seed, stream, batch index)``
+  (:func:`batch_random_state`), so a resumed run sees the same pixels; the metrics pass their
+  ``np.random.RandomState``, as disentanglement_lib does.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Observation:
 class FactorLayout:
     """Rows stored in row-major order over ``sizes`` (``names`` the axes); ``factors``: the
     axes that are factors of variation, the others are nuisances (drawn uniformly when an
-    observation of given factors is sampled, as disentanglement_lib's ``SplitDiscreteStateSpace``)."""
+    observation of given factors is sampled, as disentanglement_lib's
+    ``SplitDiscreteStateSpace``)."""
 
     names: tuple[str, ...]
     sizes: tuple[int, ...]
@@ -113,7 +115,7 @@ class FactorLayout:
         return classes @ self.strides
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class ImageSource:
     """A data set held as stored rows, with the facts every log and result must carry.
 
@@ -201,7 +203,8 @@ def check_factors_cover(names: Sequence[str], sizes: Sequence[int], classes: np.
     classes = np.asarray(classes, np.int64)
     if classes.shape != (layout.num_rows, len(sizes)):
         raise ValueError(f"{what}: {classes.shape[0]} labelled examples, expected one for each of "
-                         f"the {layout.num_rows} cells of the factor grid {dict(zip(names, sizes))}")
+                         f"the {layout.num_rows} cells of the factor grid "
+                         f"{dict(zip(names, sizes))}")
     high = np.asarray(sizes, np.int64)
     if ((classes < 0) | (classes >= high)).any():
         axis = int(np.flatnonzero(((classes < 0) | (classes >= high)).any(axis=0))[0])

@@ -37,7 +37,9 @@ class HeldOutSplit:
                 loaded: ImageSource | None = None) -> "HeldOutSplit":
         """The split of a run's data record (a :class:`~tfbvae.training.run_record.DataRecord`)
         and its ``--validation_fraction``; ``loaded``: the data set as loaded now, checked to
-        hold the run's rows in the run's order.
+        hold the run's rows in the run's order: the same data set and number of images, and
+        for a data set whose rows are not placed by their factors (CelebA, image folders: a
+        zip and tfds store them in different orders) the same source.
 
         Raises:
             ValueError: naming what is missing or differs: no data record, no images held out,
@@ -57,6 +59,10 @@ class HeldOutSplit:
                 raise ValueError(f"the run trained on {data.num_examples} {data.dataset} "
                                  f"images, this copy holds {loaded.num_examples}: its held-out "
                                  "rows are not known here")
+            if loaded.layout is None and loaded.source != data.source:
+                raise ValueError(f"the run trained on {data.source}, this copy is "
+                                 f"{loaded.source}, whose rows may be in another order: its "
+                                 "held-out rows are not known here")
         return cls(int(data.num_examples), float(validation_fraction), int(data.split_seed))
 
     @classmethod
@@ -77,16 +83,6 @@ class HeldOutSplit:
     def rows(self) -> np.ndarray:
         """Row indices of the held-out images."""
         return split_indices(self.num_examples, self.validation_fraction, self.split_seed)[1]
-
-
-def heldout_rows(run: RunFacts | Mapping[str, Any]) -> np.ndarray:
-    """Row indices of the images that ``run`` (a model's run facts, or their JSON) held out for
-    validation.
-
-    Raises ``ValueError`` naming what is missing when the run has no data record or held
-    nothing out.
-    """
-    return HeldOutSplit.of_run(run).rows()
 
 
 def heldout_losses(source: Any, data: ImageSource, seed: int = 0,

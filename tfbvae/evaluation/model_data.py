@@ -53,8 +53,10 @@ def dataset_of(choice: DataChoice, model: Any) -> str:
 
 def load_options(choice: DataChoice, model: Any) -> datasets.LoadOptions:
     """Where the data set's images are: the flags given, else (for the model's own data set)
-    the run's data flags. Never downloads; a leading block of dSprites (a quick run's
-    ``--dsprites_num_images``) is not kept: the metrics sample the whole grid."""
+    the run's data flags. ``--data_source`` and ``--data_path`` are one choice: given either,
+    neither is taken from the run (the source then defaults to ``auto``). Never downloads; a
+    leading block of dSprites (a quick run's ``--dsprites_num_images``) is not kept: the
+    metrics sample the whole grid."""
     settings = model.run.settings
     own = settings is not None and dataset_of(choice, model) == settings.dataset
 
@@ -63,13 +65,17 @@ def load_options(choice: DataChoice, model: Any) -> datasets.LoadOptions:
             return given
         return getattr(settings, recorded_name)
 
+    if choice.source is not None or choice.path is not None or not own:
+        source, path = choice.source or "auto", choice.path
+    else:
+        source, path = settings.data_source, settings.data_path
     return datasets.LoadOptions(
-        source=pick(choice.source, "data_source") or "auto",
-        path=pick(choice.path, "data_path"),
+        source=source,
+        path=path,
         data_dir=pick(choice.data_dir, "data_dir"),
         tfds_data_dir=pick(choice.tfds_data_dir, "tfds_data_dir"),
         manual_dir=settings.tfds_manual_dir if own else None,
-        channels=settings.channels if own else None,
+        channels=int(model.image_shape[-1]),
         on_error=settings.on_bad_image if own else "raise",
         scream_image=pick(choice.scream_image, "scream_image"),
         download=False,
@@ -77,9 +83,10 @@ def load_options(choice: DataChoice, model: Any) -> datasets.LoadOptions:
     )
 
 
-def load_for_model(choice: DataChoice, model: Any) -> ImageSource:
+def load_for_model(choice: DataChoice, model: Any,
+                   options: datasets.LoadOptions | None = None) -> ImageSource:
     """The data set for ``model`` (a :class:`tfbvae.trained_model.ModelSource`), loaded and
-    checked to fit it.
+    checked to fit it; ``options``: :func:`load_options` when not given.
 
     Raises:
         tfbvae.errors.BadInput: the data set cannot be loaded (the message says which flags
@@ -87,7 +94,7 @@ def load_for_model(choice: DataChoice, model: Any) -> ImageSource:
     """
     name = dataset_of(choice, model)
     try:
-        data = datasets.load(name, load_options(choice, model))
+        data = datasets.load(name, options or load_options(choice, model))
     except (FileNotFoundError, NotADirectoryError, OSError, RuntimeError, ValueError) as err:
         raise errors.BadInput(f"cannot load the {name!r} data set: {str(err).rstrip('.')}."
                               f"{_flag_hint(name)}") from None
@@ -99,21 +106,18 @@ def load_for_model(choice: DataChoice, model: Any) -> ImageSource:
 
 
 def _flag_hint(name: str) -> str:
-    """Which flags point at the data set ``name`` (nothing for an unknown name: the error
-    lists the names)."""
-    if name not in datasets.NAMES:
-        return ""
-    spec = datasets.get(name)
-    return (f" The data flags: --data_source, --data_path, --tfds_data_dir, --data_dir; for "
-            f"{spec.title}: {spec.flags}.")
+    """Which flags of the apps that open a model point at the data set ``name``."""
+    return (" Point the data flags at it: --data_source, --data_path, --tfds_data_dir, "
+            "--data_dir, --scream_image (these apps never download: let apps/train.py "
+            f"--dataset={name} --data_source=tfds fetch a tfds data set first).")
 
 
 def sample_rows(data: ImageSource, count: int, seed: int,
                 rows: np.ndarray | None = None) -> np.ndarray:
     """``count`` rows drawn without replacement (seeded) from ``rows`` (default: every row), in
-    increasing order."""
+    the order drawn (the first is the one traversed: not always the lowest row)."""
     pool = np.arange(data.num_examples) if rows is None else np.asarray(rows, np.int64)
     if len(pool) == 0:
         raise errors.BadInput(f"{data.dataset} has no images to draw")
-    chosen = np.random.default_rng(seed).choice(len(pool), min(count, len(pool)), replace=False)
-    return pool[np.sort(chosen)]
+    return pool[np.random.default_rng(seed).choice(len(pool), min(count, len(pool)),
+                                                   replace=False)]

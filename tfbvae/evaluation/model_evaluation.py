@@ -88,7 +88,7 @@ def evaluate_model(settings: EvaluationSettings, tell: Tell | None = None) -> Ev
     clock = _Clock()
     source = _open(settings, tell)
     clock.lap("load_model_seconds")
-    images, data = _ground_truth_data(settings, source)
+    options, images, data = _ground_truth_data(settings, source)
     warnings = _data_warnings(source, data, tell)
     clock.lap("load_data_seconds")
     representation_function = _traced_representation(source, data, settings.batch_size)
@@ -98,8 +98,8 @@ def evaluate_model(settings: EvaluationSettings, tell: Tell | None = None) -> Ev
     if settings.heldout:
         results["heldout"] = _heldout(source, images, settings, tell)
     clock.lap("heldout_seconds")
-    return Evaluation(source, _result_record(settings, source, images.dataset, results, warnings,
-                                             clock))
+    return Evaluation(source, _result_record(settings, source, images.dataset, options, results,
+                                             warnings, clock))
 
 
 def _to_stderr(line: str) -> None:
@@ -131,18 +131,22 @@ def _open(settings: EvaluationSettings, tell: Tell):
 
 
 def _ground_truth_data(settings: EvaluationSettings, source):
-    """The data set (the model's own unless asked) and its ground truth, refused with the fix
-    when it cannot be loaded, does not fit the model or has no factors."""
+    """Where the data set is (the model's own unless asked), the data set and its ground truth,
+    refused with the fix when it has no factors (before anything is loaded), cannot be loaded
+    or does not fit the model."""
+    from tfbvae.data import datasets
     from tfbvae.data.ground_truth import SourceGroundTruth
-    from tfbvae.evaluation.model_data import load_for_model
+    from tfbvae.evaluation.model_data import dataset_of, load_for_model, load_options
 
-    images = load_for_model(settings.data, source)
-    if not images.complete:
+    name = dataset_of(settings.data, source)
+    if name in datasets.NAMES and not datasets.get(name).has_factors:
         raise errors.BadInput(
-            f"{images.dataset} has no ground-truth factors to measure disentanglement against: "
-            "pass --dataset=<a data set with factors> (dsprites and its variants, shapes3d, "
+            f"{name} has no ground-truth factors to measure disentanglement against: pass "
+            "--dataset=<a data set with factors> (dsprites and its variants, shapes3d, "
             "smallnorb, cars3d, mpi3d_*) whose images have the model's shape.")
-    return images, SourceGroundTruth(images)
+    options = load_options(settings.data, source)
+    images = load_for_model(settings.data, source, options)
+    return options, images, SourceGroundTruth(images)
 
 
 def _traced_representation(source, data, batch_size: int):
@@ -181,7 +185,7 @@ def _heldout(source, data, settings: EvaluationSettings, tell: Tell) -> dict:
 
 
 def _data_warnings(source, data, tell: Tell) -> list[str]:
-    """A warning when the model was trained on another dSprites source than it is evaluated on."""
+    """A warning when the model was trained on another source than it is evaluated on."""
     trained_on = source.data_source
     if not trained_on or trained_on == data.source:
         return []
@@ -190,7 +194,7 @@ def _data_warnings(source, data, tell: Tell) -> list[str]:
     return [warning]
 
 
-def _result_record(settings: EvaluationSettings, source, dataset: str, results: dict,
+def _result_record(settings: EvaluationSettings, source, dataset: str, options, results: dict,
                    warnings: list[str], clock: _Clock) -> dict:
     """The metrics' record with what says how it was made: settings, model, time, machine."""
     import tensorflow as tf
@@ -202,7 +206,8 @@ def _result_record(settings: EvaluationSettings, source, dataset: str, results: 
         "preset": settings.preset,
         "overrides": list(settings.overrides),
         "dataset": dataset,
-        "requested_source": settings.data.source or "auto",
+        "requested_source": options.source,
+        "requested_path": None if options.path is None else str(options.path),
         "model": source.identity(),
         "model_data_source": source.data_source,
         "warnings": warnings,

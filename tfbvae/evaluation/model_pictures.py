@@ -1,10 +1,10 @@
 """Draws one trained model: what ``apps/visualize.py`` runs between its flags and its files.
 
 :func:`draw_model` opens the model (a run directory or an export, see
-:mod:`tfbvae.trained_model`), chooses the input images (``images``, a .npy, or seeded images of
-the model's data set, from those its run held out), takes each latent dimension's KL (recorded with the model, else measured on those
-images), names the ground-truth factor each latent encodes most (normalised mutual information, as
-MIG), and draws the pictures asked for with :mod:`tfbvae.visualization`. Nothing is written
+:mod:`tfbvae.trained_model`), chooses the input images (``images``, a .npy, or seeded images
+of the model's data set, from those its run held out), takes each latent dimension's KL
+(recorded with the model, else measured on those images), names the ground-truth factor each
+latent encodes most (normalised mutual information, as MIG), and draws the pictures asked for with :mod:`tfbvae.visualization`. Nothing is written
 until :meth:`Pictures.write`, so a refusal leaves no files behind.
 """
 
@@ -39,9 +39,9 @@ class PictureSettings:
     steps: int = 9  # values per traversal
     num_samples: int = 32  # images decoded from prior samples
     frame_ms: int = 120  # milliseconds per GIF frame
-    label_factors: bool = True  # name the dSprites factor of each traversal row
-    factor_samples: int = 10000  # dSprites images encoded to name the factors
-    seed: int = 0  # of the chosen dSprites images and the prior samples
+    label_factors: bool = True  # name the factor of each traversal row (data with factors)
+    factor_samples: int = 10000  # images encoded to name the factors
+    seed: int = 0  # of the chosen images and the prior samples
 
     def record(self) -> dict:
         """The settings as ``pictures.json`` records them (the model is recorded apart)."""
@@ -110,8 +110,8 @@ def draw_model(settings: PictureSettings) -> Pictures:
         and its source, the latents ordered by KL, the factor of each latent (or None), notes.
 
     Raises:
-        tfbvae.errors.BadInput: a path that is no model, ``images`` that do not fit the model,
-            dSprites not available as asked.
+        tfbvae.errors.BadInput: a path that is no model, ``images`` or a data set that do not
+            fit the model, data not available as asked.
     """
     from tfbvae.trained_model import open_model
 

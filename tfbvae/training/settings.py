@@ -86,7 +86,7 @@ class Settings:
     not meet dsprites.flags' run) and ``runs/<model_name>``."""
 
     # -- data --
-    dataset: str = _setting("dsprites", "Data set (README 'Data sets'; image_folder: any tree of images, e.g. 3D chairs).", choices=DATASETS, model=True)
+    dataset: str = _setting("dsprites", "Data set (README 'Data'; image_folder: any tree of images, e.g. 3D chairs).", choices=DATASETS, model=True)
     data_source: str = _setting("auto", "Where the images come from: auto (what is on this machine; never downloads) or one of the data set's sources. dsprites and its variants: rendered|official|tfds (auto: the official .npz when found, else rendered offline). celeba: tfds|zip|folder. shapes3d: tfds|h5. smallnorb: tfds. cars3d, mpi3d_*: the user's files (--data_path).")
     data_path: str | None = _setting(None, "The data set's file or folder: the official dSprites .npz, Shapes3D's 3dshapes.h5, CelebA's img_align_celeba.zip or folder, Cars3D's folder of .mat files, an MPI3D .npz, or the image folder.")
     scream_image: str | None = _setting(None, "scream_dsprites: the painting whose patches are the backgrounds (disentanglement_lib's The_Scream.jpg).", recorded_when_set=True)

@@ -25,9 +25,14 @@ class LoadOptions:
 
     ``source``: one of the data set's :attr:`DataSet.sources`, or ``"auto"`` (what is on this
     machine; never the network). ``path``: the user's file or folder. ``data_dir``: tfbvae's
-    cache root. ``download``: whether an explicit ``source="tfds"`` may download.
-    ``sample_only``: the caller draws a few samples (metrics, pictures), so a data set that can
-    make single rows on demand (rendered dSprites) need not build its whole cache.
+    cache root. ``tfds_data_dir``, ``manual_dir``: tfds' data and manual-download directories.
+    ``channels``: 1 or 3 for the data sets whose images may be either (image folders).
+    ``on_error``: an undecodable image file stops the load (``"raise"``) or is left out
+    (``"skip"``). ``num_images``: a leading block of rendered dSprites (quick runs, tests).
+    ``download``: whether an explicit ``source="tfds"`` may download. ``scream_image``: the
+    painting of scream dSprites. ``sample_only``: the caller draws a few samples (metrics,
+    pictures), so a data set that can make single rows on demand (rendered dSprites) need not
+    build its whole cache.
     """
 
     source: str = "auto"
@@ -47,14 +52,14 @@ class LoadOptions:
 class DataSet:
     """A data set as the apps see it before it is loaded.
 
-    ``name``: the ``--dataset`` value; ``title``: as people write it. ``summary``: one line with its citation. ``sources``:
-    the ``--data_source`` values besides ``auto``. ``channels``: of its images (``None``: the
-    user's ``--channels``). ``factor_names``: its ground-truth factors (empty: none).
-    ``crop``: the centred square cut from a photo before resizing (exports prepare served
-    images the same way; ``None``: the largest). ``flags``: the ``apps/train.py`` flags that
-    say where its data is, for messages. ``takes_num_images``: whether ``--dsprites_num_images``
-    (a leading block of rendered dSprites) applies. ``needs_path``: whether ``--data_path`` is
-    required (no default place to look). ``load``: the loader.
+    ``name``: the ``--dataset`` value; ``title``: as people write it. ``summary``: one line with
+    its citation. ``sources``: the ``--data_source`` values besides ``auto``. ``channels``: of
+    its images (``None``: the user's ``--channels``). ``factor_names``: its ground-truth factors
+    (empty: none). ``crop``: the centred square cut from a photo before resizing (exports
+    prepare served images the same way; ``None``: the largest). ``flags``: the ``apps/train.py``
+    flags that say where its data is, for messages. ``takes_num_images``: whether
+    ``--dsprites_num_images`` (a leading block of rendered dSprites) applies. ``needs_path``:
+    whether ``--data_path`` is required (no default place to look). ``load``: the loader.
     """
 
     name: str

@@ -66,7 +66,7 @@ NUM_ELEVATIONS, NUM_AZIMUTHS = 4, 24
 NUM_OBJECTS = 183  # .mat files (car models) the folder must hold; tests shrink it
 SIZE = 64
 FOLDER = "cars"  # under $DISENTANGLEMENT_LIB_DATA, as disentanglement_lib
-ENV = "DISENTANGLEMENT_LIB_DATA"
+ENV = paths.DLIB_DATA_ENV
 PUBLISHED = ("published as the data/cars folder of "
              "http://www.scottreed.info/files/nips2015-analogy-data.tar.gz (Reed et al. 2015)")
 SOURCES = ("files",)

@@ -76,7 +76,7 @@ OTHER_SIZES = (2, 3, 3, 40, 40)
 DLIB_COLOURS_SHAPES = {"mpi3d_toy": (4, 4), "mpi3d_realistic": (4, 4), "mpi3d_real": (6, 6)}
 IMAGE_SHAPE = (64, 64, 3)
 MEMBER = "images.npy"  # np.savez(..., images=...) stores the array as this zip member
-ENV = "DISENTANGLEMENT_LIB_DATA"
+ENV = paths.DLIB_DATA_ENV
 SOURCES = ("files",)
 PUBLISHED = ("https://github.com/rr-learning/disentanglement_dataset (files: "
              "https://huggingface.co/datasets/waleedgondal/mpi3d/resolve/main/{variant}.npz)")

@@ -35,7 +35,7 @@ disentanglement_lib (google-research/disentanglement_lib at commit
 Differences: dlib calls ``scream.thumbnail((350, 274, 3))``, which today's Pillow rejects (13.0
 unpacks the size as ``x, y``): tfbvae passes ``(350, 274)``, the size dlib meant. Pillow's
 thumbnail (its JPEG draft mode and resampling, changed over versions) may make slightly different
-pixels than the Pillow of 2019 did, so the Pillow version is recorded too. A painting that is not
+pixels than the Pillow of 2019 did, so the thumbnail's own digest is recorded too. A painting that is not
 RGB is converted to RGB first (dlib would fail on a grey one); one with 64 or fewer pixels either
 way after thumbnailing is refused with a message (dlib's ``randint(0, 0)`` would fail). The images
 may be tfbvae's offline rendering (recorded in the source string); the training pipeline serves
@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from tfbvae import pixels
+from tfbvae.data import paths
 from tfbvae.data.datasets import dsprites
 from tfbvae.data.datasets.base import DataSet, LoadOptions, PathLike
 from tfbvae.data.dsprites import layout as dsprites_layout
@@ -65,7 +66,7 @@ from tfbvae.data.source import ImageSource, Observation
 
 NAME = "scream_dsprites"
 SCREAM_URL = "https://upload.wikimedia.org/wikipedia/commons/f/f4/The_Scream.jpg"
-DLIB_DATA_ENV = "DISENTANGLEMENT_LIB_DATA"
+DLIB_DATA_ENV = paths.DLIB_DATA_ENV
 DLIB_FILE = ("scream", "scream.jpg")  # under $DISENTANGLEMENT_LIB_DATA (dsprites.py L31-32)
 THUMBNAIL_SIZE = (350, 274)  # (width, height); dlib writes (350, 274, 3), dsprites.py L182
 PATCH = 64  # the patch's side: dSprites' image size (dsprites.py L191-193)
@@ -147,16 +148,17 @@ def observe(scream: np.ndarray, stored: np.ndarray,
 
 def observation(painting: Painting) -> Observation:
     """The random pixels of scream dSprites on ``painting``."""
-    import PIL
-
     height, width = painting.pixels.shape[:2]
+    # The thumbnail's own digest, not Pillow's version: a Pillow upgrade that draws the same
+    # pixels changes nothing (a resumed run is not refused), one that draws others is seen.
+    thumbnail = hashlib.sha256(np.ascontiguousarray(painting.pixels).tobytes()).hexdigest()[:12]
     return Observation(
         channels=3,
         apply=functools.partial(observe, painting.pixels),
         recipe=(f"scream_dsprites v1: background = (a random {PATCH}x{PATCH} patch of the "
-                f"painting sha256:{painting.sha256} thumbnailed to {width}x{height} by Pillow "
-                f"{PIL.__version__} + an RGB colour uniform in [0, 1)) / 2, sprite pixels = 1 - "
-                "background (disentanglement_lib ScreamDSprites)"),
+                f"painting sha256:{painting.sha256} thumbnailed to {width}x{height} "
+                f"(pixels sha256:{thumbnail}) + an RGB colour uniform in [0, 1)) / 2, sprite "
+                "pixels = 1 - background (disentanglement_lib ScreamDSprites)"),
     )
 
 

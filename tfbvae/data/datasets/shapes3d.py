@@ -76,7 +76,7 @@ TFDS_LABELS = tuple(f"label_{name}" for name in FACTOR_NAMES)
 H5_FILE = "3dshapes.h5"
 H5_URL = "https://storage.googleapis.com/3d-shapes/3dshapes.h5"
 HOMEPAGE = "https://github.com/deepmind/3dshapes-dataset"
-DLIB_DATA_ENV = "DISENTANGLEMENT_LIB_DATA"
+DLIB_DATA_ENV = paths.DLIB_DATA_ENV
 DLIB_FOLDER = "3dshapes"
 BATCH = 1024  # examples per tfds batch, rows per h5 read while building the cache
 
