@@ -36,6 +36,18 @@ def official_dsprites_candidates() -> list[Path]:
     return candidates
 
 
+def in_dlib_data(*parts: str) -> tuple[Path | None, str]:
+    """``$DISENTANGLEMENT_LIB_DATA/<parts>`` when it exists, else ``None`` and why (for the
+    message that says where the data was looked for)."""
+    root = os.environ.get(DLIB_DATA_ENV)
+    if not root:
+        return None, f"${DLIB_DATA_ENV} is not set"
+    candidate = Path(root).expanduser().joinpath(*parts)
+    if candidate.exists():
+        return candidate, ""
+    return None, f"${DLIB_DATA_ENV}/{'/'.join(parts)} ({candidate}) does not exist"
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):

@@ -98,14 +98,10 @@ def find_folder(path: str | os.PathLike | None) -> Path:
                 f"Cars3D path {folder} is not a folder: give the folder holding the "
                 f"{NUM_OBJECTS} car_*_mesh.mat files, not one file; Cars3D is {PUBLISHED}.")
         return folder
-    root = os.environ.get(ENV)
-    if root:
-        folder = Path(root).expanduser() / FOLDER
-        if folder.is_dir():
-            return folder
-        where = f"${ENV}/{FOLDER} ({folder}) does not exist"
-    else:
-        where = f"${ENV} is not set"
+    folder, where = paths.in_dlib_data(FOLDER)
+    if folder is not None and folder.is_dir():
+        return folder
+    where = where or f"{folder} is not a folder"
     raise FileNotFoundError(
         f"Cars3D is not on this machine: no --data_path given and {where}. Expected a folder "
         f"of {NUM_OBJECTS} car_*_mesh.mat files, {PUBLISHED}: unpack it and pass "

@@ -34,15 +34,11 @@ from one ``RandomState`` (``util.py`` L25-35): the same distribution, not the sa
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from tfbvae import pixels
 from tfbvae.data.datasets import dsprites
-from tfbvae.data.datasets.base import DataSet, LoadOptions
-from tfbvae.data.dsprites import layout as dsprites_layout
-from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data.datasets.base import LoadOptions
 from tfbvae.data.source import ImageSource, Observation
 
 NAME = "color_dsprites"
@@ -68,20 +64,11 @@ OBSERVATION = Observation(
 
 def load(options: LoadOptions) -> ImageSource:
     """dSprites from the chosen source, observed in random colours."""
-    base = dsprites.load_base(options, NAME)
-    return dataclasses.replace(base, source=f"{base.source}; {OBSERVATION.recipe}",
-                               observe=OBSERVATION)
+    return dsprites.observed(options, NAME, OBSERVATION)
 
 
-DATASET = DataSet(
-    name=NAME,
-    title="Colour dSprites",
-    summary=("dSprites (Matthey et al. 2017) with each sprite in a random RGB colour, as "
-             "disentanglement_lib's color_dsprites (Locatello et al. 2019): 64x64x3; 5 factors."),
-    sources=dsprites_sources.SOURCES,
-    channels=3,
-    load=load,
-    factor_names=dsprites_layout.FACTOR_NAMES,
-    flags=dsprites.FLAGS,
-    takes_num_images=True,
-)
+DATASET = dsprites.variant(
+    NAME, "Colour dSprites",
+    "dSprites (Matthey et al. 2017) with each sprite in a random RGB colour, as "
+    "disentanglement_lib's color_dsprites (Locatello et al. 2019): 64x64x3; 5 factors.",
+    load)

@@ -10,13 +10,16 @@ variants (no-shape, colour, noisy, scream) are built on :func:`load_base`.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import numpy as np
 
 from tfbvae.data.datasets.base import DataSet, LoadOptions
 from tfbvae.data.dsprites import layout as dsprites_layout
 from tfbvae.data.dsprites import render as dsprites_render
 from tfbvae.data.dsprites import sources as dsprites_sources
-from tfbvae.data.source import FactorLayout, ImageSource
+from tfbvae.data.source import FactorLayout, ImageSource, Observation
 
 # The official file's axes, row-major (colour has one value: a nuisance that draws nothing).
 LAYOUT = FactorLayout(dsprites_layout.LATENTS_NAMES,
@@ -58,6 +61,23 @@ def load_base(options: LoadOptions, dataset: str = "dsprites") -> ImageSource:
 
 def load(options: LoadOptions) -> ImageSource:
     return load_base(options)
+
+
+def observed(options: LoadOptions, dataset: str, observation: Observation) -> ImageSource:
+    """dSprites from the chosen source as ``dataset``, its pixels drawn by ``observation``
+    (colour, noisy, scream dSprites); the source string names the observation too."""
+    base = load_base(options, dataset)
+    return dataclasses.replace(base, source=f"{base.source}; {observation.recipe}",
+                               observe=observation)
+
+
+def variant(name: str, title: str, summary: str, load: Callable[[LoadOptions], ImageSource],
+            channels: int = 3, factor_names: tuple[str, ...] = dsprites_layout.FACTOR_NAMES,
+            flags: str = FLAGS) -> DataSet:
+    """The :class:`DataSet` of a dSprites variant: dSprites' sources, flags and leading blocks."""
+    return DataSet(name=name, title=title, summary=summary, sources=dsprites_sources.SOURCES,
+                   channels=channels, load=load, factor_names=factor_names, flags=flags,
+                   takes_num_images=True)
 
 
 DATASET = DataSet(

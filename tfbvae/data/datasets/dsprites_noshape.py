@@ -37,8 +37,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfbvae.data.datasets import dsprites
-from tfbvae.data.datasets.base import DataSet, LoadOptions
-from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data.datasets.base import LoadOptions
 from tfbvae.data.source import FactorLayout, ImageSource
 
 NAME = "dsprites_noshape"
@@ -51,15 +50,8 @@ def load(options: LoadOptions) -> ImageSource:
     return dataclasses.replace(dsprites.load_base(options, NAME), layout=LAYOUT)
 
 
-DATASET = DataSet(
-    name=NAME,
-    title="dSprites without shape",
-    summary=("dSprites (Matthey et al. 2017) with shape a nuisance, as disentanglement_lib's "
-             "dsprites_noshape (Locatello et al. 2019): 737,280 binary 64x64 images; 4 factors."),
-    sources=dsprites_sources.SOURCES,
-    channels=1,
-    load=load,
-    factor_names=LAYOUT.factor_names,
-    flags=dsprites.FLAGS,
-    takes_num_images=True,
-)
+DATASET = dsprites.variant(
+    NAME, "dSprites without shape",
+    "dSprites (Matthey et al. 2017) with shape a nuisance, as disentanglement_lib's "
+    "dsprites_noshape (Locatello et al. 2019): 737,280 binary 64x64 images; 4 factors.",
+    load, channels=1, factor_names=LAYOUT.factor_names)

@@ -107,14 +107,10 @@ def find_file(variant: str, path: str | os.PathLike | None) -> Path:
                 f"{variant} file {file} does not exist: expected {name} (the images as uint8 "
                 f"(n, 64, 64, 3)), published at {published(variant)}.")
         return file
-    root = os.environ.get(ENV)
-    if root:
-        file = Path(root).expanduser() / variant / name
-        if file.is_file():
-            return file
-        where = f"${ENV}/{variant}/{name} ({file}) does not exist"
-    else:
-        where = f"${ENV} is not set"
+    file, where = paths.in_dlib_data(variant, name)
+    if file is not None and file.is_file():
+        return file
+    where = where or f"{file} is not a file"
     raise FileNotFoundError(
         f"{variant} is not on this machine: no --data_path given and {where}. Download {name} "
         f"from {published(variant)} and pass --data_path=/path/to/{name} (path=), or put it "

@@ -34,15 +34,11 @@ stream.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from tfbvae import pixels
 from tfbvae.data.datasets import dsprites
-from tfbvae.data.datasets.base import DataSet, LoadOptions
-from tfbvae.data.dsprites import layout as dsprites_layout
-from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data.datasets.base import LoadOptions
 from tfbvae.data.source import ImageSource, Observation
 
 NAME = "noisy_dsprites"
@@ -67,20 +63,11 @@ OBSERVATION = Observation(
 
 def load(options: LoadOptions) -> ImageSource:
     """dSprites from the chosen source, observed on noise."""
-    base = dsprites.load_base(options, NAME)
-    return dataclasses.replace(base, source=f"{base.source}; {OBSERVATION.recipe}",
-                               observe=OBSERVATION)
+    return dsprites.observed(options, NAME, OBSERVATION)
 
 
-DATASET = DataSet(
-    name=NAME,
-    title="Noisy dSprites",
-    summary=("dSprites (Matthey et al. 2017) on uniform colour noise, as disentanglement_lib's "
-             "noisy_dsprites (Locatello et al. 2019): 64x64x3; 5 factors."),
-    sources=dsprites_sources.SOURCES,
-    channels=3,
-    load=load,
-    factor_names=dsprites_layout.FACTOR_NAMES,
-    flags=dsprites.FLAGS,
-    takes_num_images=True,
-)
+DATASET = dsprites.variant(
+    NAME, "Noisy dSprites",
+    "dSprites (Matthey et al. 2017) on uniform colour noise, as disentanglement_lib's "
+    "noisy_dsprites (Locatello et al. 2019): 64x64x3; 5 factors.",
+    load)

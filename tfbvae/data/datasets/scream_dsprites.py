@@ -59,9 +59,7 @@ import numpy as np
 from tfbvae import pixels
 from tfbvae.data import paths
 from tfbvae.data.datasets import dsprites
-from tfbvae.data.datasets.base import DataSet, LoadOptions, PathLike
-from tfbvae.data.dsprites import layout as dsprites_layout
-from tfbvae.data.dsprites import sources as dsprites_sources
+from tfbvae.data.datasets.base import LoadOptions, PathLike
 from tfbvae.data.source import ImageSource, Observation
 
 NAME = "scream_dsprites"
@@ -165,24 +163,13 @@ def observation(painting: Painting) -> Observation:
 def load(options: LoadOptions) -> ImageSource:
     """dSprites from the chosen source, observed on patches of the painting."""
     painting = read_painting(find_painting(options.scream_image))  # before any cache is built
-    base = dsprites.load_base(options, NAME)
-    observe_scream = observation(painting)
-    return dataclasses.replace(base, source=f"{base.source}; {observe_scream.recipe}",
-                               location=f"{base.location}; painting {painting.path}",
-                               observe=observe_scream)
+    data = dsprites.observed(options, NAME, observation(painting))
+    return dataclasses.replace(data, location=f"{data.location}; painting {painting.path}")
 
 
-DATASET = DataSet(
-    name=NAME,
-    title="Scream dSprites",
-    summary=("dSprites (Matthey et al. 2017) cut into random tinted patches of Munch's The "
-             "Scream, as disentanglement_lib's scream_dsprites (Locatello et al. 2019): 64x64x3; "
-             "5 factors."),
-    sources=dsprites_sources.SOURCES,
-    channels=3,
-    load=load,
-    factor_names=dsprites_layout.FACTOR_NAMES,
-    flags=(f"{dsprites.FLAGS}, --scream_image=/path/to/The_Scream.jpg (the painting, from "
-           f"{SCREAM_URL})"),
-    takes_num_images=True,
-)
+DATASET = dsprites.variant(
+    NAME, "Scream dSprites",
+    "dSprites (Matthey et al. 2017) cut into random tinted patches of Munch's The Scream, as "
+    "disentanglement_lib's scream_dsprites (Locatello et al. 2019): 64x64x3; 5 factors.",
+    load, flags=(f"{dsprites.FLAGS}, --scream_image=/path/to/The_Scream.jpg (the painting, "
+                 f"from {SCREAM_URL})"))

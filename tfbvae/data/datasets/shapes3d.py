@@ -61,6 +61,7 @@ import numpy as np
 from tfbvae.data import array_cache, paths
 from tfbvae.data.datasets.base import DataSet, LoadOptions
 from tfbvae.data.source import FactorLayout, ImageSource, check_factors_cover
+from tfbvae.data.tfds_copy import is_prepared, prepared_files
 
 NAME = "shapes3d"
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -128,25 +129,6 @@ def place_by_labels(batches: Iterable[tuple[np.ndarray, np.ndarray]], out: np.nd
 
 # ----------------------------------------------------------------------------------------
 # tfds
-
-
-def _tfds_prepared(tfds_data_dir) -> bool:
-    """Whether tfds has prepared ``shapes3d`` on this machine (no network)."""
-    import tensorflow_datasets as tfds
-
-    return bool(tfds.builder(TFDS_NAME, data_dir=tfds_data_dir).is_prepared())
-
-
-def prepared_files(folder) -> list[list]:
-    """``[name, bytes, mtime_ns]`` of the files of tfds' prepared copy (its version folder),
-    sorted: a re-prepared copy gives other values, so its cache is rebuilt. Empty when the
-    folder is not a local directory."""
-    folder = str(folder)
-    if not os.path.isdir(folder):
-        return []
-    with os.scandir(folder) as entries:
-        return sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns]
-                      for e in entries if e.is_file())
 
 
 def load_tfds(data_dir=None, tfds_data_dir=None, download: bool = True) -> ImageSource:
@@ -300,7 +282,7 @@ def load(options: LoadOptions) -> ImageSource:
         return load_h5(dlib, options.data_dir)
     if dlib is not None and dlib.is_file():
         return load_h5(dlib, options.data_dir)
-    if _tfds_prepared(options.tfds_data_dir):
+    if is_prepared(TFDS_NAME, options.tfds_data_dir):
         return load_tfds(options.data_dir, options.tfds_data_dir, download=False)
     where = f" in {options.tfds_data_dir}" if options.tfds_data_dir else ""
     looked = f", nor {dlib}" if dlib is not None else ""

@@ -44,7 +44,6 @@ Against disentanglement_lib (google-research/disentanglement_lib at commit
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +52,7 @@ from PIL import Image
 from tfbvae.data import array_cache, paths
 from tfbvae.data.datasets.base import DataSet, LoadOptions
 from tfbvae.data.source import FactorLayout, ImageSource, check_factors_cover
+from tfbvae.data.tfds_copy import is_prepared, prepared_files
 
 NAME = "smallnorb"
 AXIS_NAMES = ("category", "instance", "elevation", "azimuth", "lighting")
@@ -102,25 +102,6 @@ def _how_to_get() -> str:
 
 def _cache_root(data_dir) -> Path:
     return paths.data_dir(data_dir) / NAME
-
-
-def _tfds_prepared(tfds_data_dir) -> bool:
-    """Whether tfds has prepared ``smallnorb`` on this machine (no network)."""
-    import tensorflow_datasets as tfds
-
-    return bool(tfds.builder(TFDS_NAME, data_dir=tfds_data_dir).is_prepared())
-
-
-def prepared_files(folder) -> list[list]:
-    """``[name, bytes, mtime_ns]`` of the files of tfds' prepared copy (its version folder),
-    sorted: a re-prepared copy gives other values, so its cache is rebuilt. Empty when the
-    folder is not a local directory."""
-    folder = str(folder)
-    if not os.path.isdir(folder):
-        return []
-    with os.scandir(folder) as entries:
-        return sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns]
-                      for e in entries if e.is_file())
 
 
 def load_tfds(data_dir=None, tfds_data_dir=None, download: bool = True) -> ImageSource:
@@ -192,7 +173,7 @@ def load(options: LoadOptions) -> ImageSource:
                          f"tfds' copy (--tfds_data_dir). {_how_to_get()}")
     if options.source == "tfds":
         return load_tfds(options.data_dir, options.tfds_data_dir, download=options.download)
-    if _tfds_prepared(options.tfds_data_dir):
+    if is_prepared(TFDS_NAME, options.tfds_data_dir):
         return load_tfds(options.data_dir, options.tfds_data_dir, download=False)
     where = f" in {options.tfds_data_dir}" if options.tfds_data_dir else ""
     raise FileNotFoundError(f"SmallNORB is not on this machine: tfds has not prepared "
