@@ -139,3 +139,33 @@ def test_evaluate_refuses_a_data_set_without_factors_before_loading_it(color_run
     assert status == errors.EXIT_BAD_INPUT
     assert "celeba has no ground-truth factors to measure disentanglement against: pass " \
            "--dataset=<a data set with factors>" in capsys.readouterr().err
+
+
+def test_visualize_an_image_folder_run_without_images(tmp_path, tiny_config):
+    """A run on a folder of photos (chairs, CelebA: no factors) is drawn from the images its
+    run held out, without --images, and without factor labels."""
+    from PIL import Image
+
+    from apps import visualize
+    from tfbvae.training import train as training
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(100):
+        Image.fromarray(rng.integers(0, 256, (72, 72, 3), dtype=np.uint8)).save(folder / f"{k:03d}.png")
+    config = tiny_config(tmp_path / "run", tmp_path / "data", "--steps=5", "--latent_dim=3",
+                         f"--data_path={folder}", "--validation_fraction=0.1", "--log_every=5",
+                         "--validate_every=5", "--image_every=5", "--checkpoint_every=5",
+                         "--dsprites_num_images=0", flagfile="chairs.flags")
+    assert training.train(config).step == 5
+    out = tmp_path / "pictures"
+    assert visualize.main(["visualize.py", f"--model={tmp_path / 'run'}", f"--output_dir={out}",
+                           "--what=traversals,reconstructions", "--num_images=4",
+                           "--gif_images=1"]) == 0
+    record = json.loads((out / "pictures.json").read_text())
+    assert record["inputs"]["dataset"] == "image_folder" and record["latent_factors"] is None
+    assert record["inputs"]["from"] == "the run's held-out images"
+    from tfbvae.data.pipeline import split_indices
+
+    assert set(record["inputs"]["rows"]) <= set(split_indices(100, 0.1, 0)[1].tolist())
