@@ -169,3 +169,11 @@ def test_visualize_an_image_folder_run_without_images(tmp_path, tiny_config):
     from tfbvae.data.pipeline import split_indices
 
     assert set(record["inputs"]["rows"]) <= set(split_indices(100, 0.1, 0)[1].tolist())
+
+
+def test_the_kl_history_of_a_beta_run_has_no_capacity(color_run, tmp_path):
+    """A beta objective's run logs C = 0 throughout; its KL curves do not draw it."""
+    from tfbvae.trained_model import open_model
+
+    history, capacity, _ = open_model(color_run).kl_history()
+    assert sorted(history) == [0, 1, 2, 3] and capacity is None

@@ -175,6 +175,10 @@ def test_pictures_of_a_run_directory_with_kl_curves_from_its_logs(run_dir, tmp_p
     kl = [dict(logged[f"kl_per_dim/kl_{d}"])[10] for d in range(LATENT_DIM)]
     np.testing.assert_allclose(record["kl_per_dim"], kl, rtol=1e-6)
     model, _ = restore_model(str(run_dir))
+    from tfbvae.trained_model import open_model
+
+    capacity = open_model(run_dir).kl_history()[1]  # a capacity run: its C is drawn
+    assert [step for step, _ in capacity] == [5, 10] and capacity[-1][1] > 0
     first = recorded_inputs(record, 8)[0]
     # Images the run never trained on: its held-out split (2 % of its 1024 images).
     from tfbvae.data.pipeline import split_indices
