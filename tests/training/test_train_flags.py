@@ -134,3 +134,11 @@ def test_the_flags_offer_exactly_the_names_the_library_implements():
                           ("objective", names.OBJECTIVES), ("strategy", names.STRATEGIES),
                           ("dataset", names.DATASETS)):
         assert tuple(fv[flag].parser.enum_values) == choices
+
+
+def test_the_flags_typed_on_a_command_line_are_known_while_it_is_parsed():
+    argv = ["train.py", "--flagfile=x.flags", "--beta=4", "--noprogress", "--nbits=3", "-gamma", "5",
+            "--", "--steps=1"]
+    with app_runner.command_line(argv):
+        assert app_runner.typed_flag_names() == {"beta", "noprogress", "progress", "nbits", "gamma"}
+    assert app_runner.typed_flag_names() is None  # outside a parse: every flag present counts

@@ -57,8 +57,9 @@ def command_line(argv: Sequence[str]) -> Iterator[None]:
         if token == "--":
             break
         if token.startswith("-") and not token.lstrip("-").startswith("flagfile"):
-            name = token.lstrip("-").split("=", 1)[0]
-            names.update({name, name[2:]} if name.startswith("no") else {name})
+            name, has_value, _ = token.lstrip("-").partition("=")
+            negated = name.startswith("no") and not has_value  # --noname: a boolean set false
+            names.update({name, name[2:]} if negated else {name})
     _typed = names
     try:
         yield
