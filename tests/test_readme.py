@@ -26,7 +26,8 @@ README = (REPO / "README.md").read_text()
 # A command: "python apps/<app>.py" and its arguments, up to the end of the line (continuations
 # joined; in prose a flag may start the next line), a comment or a closing backtick.
 _COMMAND = re.compile(r"python (apps/\w+\.py)((?:(?: +|\n(?=--))[^\s`#]+)*)")
-RUN_PATHS = ("runs/quickstart", "runs/dsprites_study/hinge")  # runs the README's commands make
+RUN_PATHS = ("runs/quickstart", "runs/dsprites_study/hinge",
+             "runs/color_dsprites_beta_locatello")  # runs the README's commands make
 
 
 def readme_commands() -> list[tuple[str, list[str]]]:
