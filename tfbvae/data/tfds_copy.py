@@ -25,3 +25,17 @@ def prepared_files(folder) -> list[list]:
     with os.scandir(folder) as entries:
         return sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns]
                       for e in entries if e.is_file())
+
+
+def load(name: str, split: str, tfds_data_dir, download: bool, how_to_get: str):
+    """``tfds.load(name, split)`` in stored order, with its info: ``(dataset, info)``. Any tfds
+    failure (network, missing data, checksums: many types) becomes a ``RuntimeError`` ending
+    with ``how_to_get``."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.load(name, split=split, data_dir=tfds_data_dir, download=download,
+                         shuffle_files=False, with_info=True)
+    except Exception as err:  # tfds raises many types
+        raise RuntimeError(f"tfds could not provide '{name}' ({type(err).__name__}: {err}). "
+                           f"{how_to_get}") from err

@@ -58,7 +58,7 @@ from typing import Iterable
 
 import numpy as np
 
-from tfbvae.data import array_cache, paths
+from tfbvae.data import array_cache, paths, tfds_copy
 from tfbvae.data.datasets.base import DataSet, LoadOptions
 from tfbvae.data.source import FactorLayout, ImageSource, check_factors_cover
 from tfbvae.data.tfds_copy import is_prepared, prepared_files
@@ -137,12 +137,7 @@ def load_tfds(data_dir=None, tfds_data_dir=None, download: bool = True) -> Image
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    try:
-        dataset, info = tfds.load(TFDS_NAME, split=TFDS_SPLIT, data_dir=tfds_data_dir,
-                                  download=download, shuffle_files=False, with_info=True)
-    except Exception as err:  # tfds raises many types (network, missing data, checksums)
-        raise RuntimeError(f"tfds could not provide '{TFDS_NAME}' ({type(err).__name__}: "
-                           f"{err}). {_how_to_get()}") from err
+    dataset, info = tfds_copy.load(TFDS_NAME, TFDS_SPLIT, tfds_data_dir, download, _how_to_get())
     grid = layout()
     what = f"tfds '{TFDS_NAME}'"
     count = int(dataset.cardinality())
