@@ -2,7 +2,8 @@
 
 Per cell: each metric's median and range (min–max) over the seeds evaluated, the held-out
 reconstruction and KL (``apps/evaluate.py``'s ``heldout`` section), the steps reached, the
-training time (first to last TensorBoard event) and the data source, with the protocol (the
+training time (each training process's first to last TensorBoard event, summed: pauses between
+a stop and its resume are not counted) and the data source, with the protocol (the
 cell's flags, its objective's settings, steps, preset). Medians and ranges over seeds, every
 seed shown, follow Locatello et al. 2019 (Challenging common assumptions in the unsupervised
 learning of disentangled representations): seed variance there is as large as the effect of
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tfbvae import files
-from tfbvae.evaluation.report import write_json
+from tfbvae.evaluation.report import portable_paths, write_json
 from tfbvae.study.run_state import EVALUATION_SEED, read_json, run_state
 from tfbvae.study.spec import Run, StudySpec
 from tfbvae.study.tracking import tracking_of_run
@@ -57,7 +58,7 @@ def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: P
     from tfbvae.study import plots
 
     records = [collect_summary(spec, run, repo) for run in runs]
-    results = summarise(spec, study_dir, records)
+    results = portable_paths(summarise(spec, study_dir, records))  # runs/..., not /home/...
     study_dir.mkdir(parents=True, exist_ok=True)
     plots.metric_scatter(results, study_dir / METRICS_PNG)
     curves = {cell.name: plots.kl_curves_of_cell(
@@ -90,14 +91,15 @@ def collect_summary(spec: StudySpec, run: Run, repo: Path) -> RunSummary:
 
 
 def training_seconds(run_dir: str | Path) -> float | None:
-    """First to last TensorBoard event of the run's training logs (None before any): the
-    training time of the study's runs and of :mod:`tfbvae.study.results_table`'s rows."""
+    """The time the run spent training, from its training logs (None before any): the training
+    time of the study's runs and of :mod:`tfbvae.study.results_table`'s rows
+    (:func:`tfbvae.training.event_files.training_seconds`)."""
     log_dir = run_layout.train_logs(run_dir)
     if not log_dir.is_dir():
         return None
-    from tfbvae.training.event_files import wall_time_span  # loads TensorFlow
+    from tfbvae.training import event_files  # loads TensorFlow
 
-    return wall_time_span(log_dir)
+    return event_files.training_seconds(log_dir)
 
 
 def spread(values: Sequence[float | None]) -> dict[str, Any]:
@@ -185,7 +187,8 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
         f"runs in `{results['study_dir']}/<cell>/seed<seed>`.",
         "",
         "Each score: median over the seeds evaluated [min–max]. Recon and KL: nats per image on "
-        "the run's held-out images. Training: first to last TensorBoard event, median over seeds.",
+        "the run's held-out images. Training: each training process's first to last TensorBoard "
+        "event, summed (pauses between a stop and its resume not counted), median over seeds.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

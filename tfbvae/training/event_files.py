@@ -84,12 +84,27 @@ def read_scalars(log_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]
     return {tag: sorted(points) for tag, points in series.items()}
 
 
-def wall_time_span(log_dir: str | os.PathLike) -> float | None:
-    """Seconds from the first to the last event written under ``log_dir`` (a run's training
-    time as its logs saw it, pauses between a kill and its resume included), or None."""
-    times = [event.wall_time for path in event_file_paths(log_dir) for event in events(path)
-             if event.summary.value]
-    return max(times) - min(times) if times else None
+def training_seconds(log_dir: str | os.PathLike) -> float | None:
+    """Seconds the run spent training, as its logs saw it (None before any event): for each
+    process that wrote to ``log_dir``, first to last event, summed over the processes. A
+    process is the host and pid in TensorBoard's file names
+    (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``; one process writes several files), so
+    the pause between a stop and its resume is not counted."""
+    spans: dict[str, list[float]] = defaultdict(list)
+    for path in event_file_paths(log_dir):
+        times = [event.wall_time for event in events(path) if event.summary.value]
+        if times:
+            spans[writer_process(path)] += [min(times), max(times)]
+    return sum(max(t) - min(t) for t in spans.values()) if spans else None
+
+
+def writer_process(path: Path) -> str:
+    """``<host>.<pid>`` of the process that wrote the event file at ``path`` (the whole name
+    when it is not TensorBoard's)."""
+    parts = path.name.split(".")
+    if len(parts) >= 8 and parts[2] == EVENT_FILE_MARK:
+        return ".".join(parts[4:-2])
+    return path.name
 
 
 def image_steps(log_dir: str | os.PathLike) -> dict[str, list[int]]:
