@@ -29,6 +29,7 @@ from tfbvae.study.runner import STAGES, StudyOptions, run_study
 FLAGS = flags.FlagValues()  # the app's own flags: importing the app defines nothing global
 flags.DEFINE_string("study", None, "The study file, e.g. studies/dsprites_cpu.ini.", required=True, flag_values=FLAGS)
 flags.DEFINE_string("study_dir", None, "The study's directory (default <repo>/runs/studies/<study name>).", flag_values=FLAGS)
+flags.DEFINE_string("results_dir", None, "Where the aggregate writes results.json, results.md and the plots (default the study's directory), e.g. docs/studies/<study> to publish them.", flag_values=FLAGS)
 flags.DEFINE_enum("stage", "all", list(STAGES), "What to do: train (and export) the unfinished runs, evaluate the finished ones not evaluated yet, aggregate the results, or all three.", flag_values=FLAGS)
 flags.DEFINE_integer("workers", 1, "Commands run at once on this machine.", lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer("threads", 1, "TensorFlow threads per run (0: TensorFlow's default, every core).", lower_bound=0, flag_values=FLAGS)
@@ -49,6 +50,7 @@ def _main(argv: list[str]) -> int:
     outcome = run_study(StudyOptions(
         study=Path(FLAGS.study).resolve(), repo=files.repo_root(),
         study_dir=Path(FLAGS.study_dir).resolve() if FLAGS.study_dir else None,
+        results_dir=Path(FLAGS.results_dir).resolve() if FLAGS.results_dir else None,
         stage=FLAGS.stage, workers=FLAGS.workers, threads=FLAGS.threads,
         task_index=task_index(), list_only=FLAGS.list, progress_every=FLAGS.progress_every))
     for failure in outcome.failures:

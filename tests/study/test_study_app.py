@@ -246,6 +246,15 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
     assert "| beta4 | objective beta, beta 4 | 2 of 3 (missing: seed 2) | 0.600 [0.500–0.700] | 0.200 |" in table
     assert (tmp_path / "runs" / "metrics.png").stat().st_size > 0
 
+    # --results_dir publishes the same table and plots elsewhere (e.g. docs/studies/<study>).
+    published = study_app(f"--study={study_file}", f"--study_dir={tmp_path / 'runs'}",
+                          "--stage=aggregate", f"--results_dir={tmp_path / 'docs'}")
+    assert published.returncode == 0, published.stderr
+    assert f"in {tmp_path / 'docs'}" in published.stdout
+    assert json.loads((tmp_path / "docs" / "results.json").read_text())["cells"] == results["cells"]
+    for name in ("results.md", "metrics.png"):  # these runs have no logs: no KL curves
+        assert (tmp_path / "docs" / name).stat().st_size > 0
+
 
 def fake_finished_run(run, spec, scores: tuple | None, data_record) -> None:
     """A run directory as the apps leave it at the study's step: run record, checkpoint files,

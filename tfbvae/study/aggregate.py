@@ -52,21 +52,23 @@ class RunSummary:
     tracking: dict[str, Any] = field(default_factory=dict)  # tfbvae.study.tracking, from the logs
 
 
-def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: Path) -> Path:
+def write_results(spec: StudySpec, study_dir: Path, runs: Sequence[Run], repo: Path,
+                  results_dir: Path | None = None) -> Path:
     """Writes ``results.json``, ``results.md``, ``metrics.png`` and ``kl_curves_<cell>.png``
-    in ``study_dir``; returns the JSON's path."""
+    in ``results_dir`` (default ``study_dir``, where the runs are); returns the JSON's path."""
     from tfbvae.study import plots
 
     records = [collect_summary(spec, run, repo) for run in runs]
     results = portable_paths(summarise(spec, study_dir, records))  # runs/..., not /home/...
-    study_dir.mkdir(parents=True, exist_ok=True)
-    plots.metric_scatter(results, study_dir / METRICS_PNG)
+    out = results_dir or study_dir
+    out.mkdir(parents=True, exist_ok=True)
+    plots.metric_scatter(results, out / METRICS_PNG)
     curves = {cell.name: plots.kl_curves_of_cell(
-        cell.name, [run for run in runs if run.cell == cell], study_dir / f"kl_curves_{cell.name}.png")
+        cell.name, [run for run in runs if run.cell == cell], out / f"kl_curves_{cell.name}.png")
         for cell in spec.cells}
-    write_json(study_dir / RESULTS_JSON, results)
-    files.write_text_atomically(study_dir / RESULTS_MD, markdown(results, curves))
-    return study_dir / RESULTS_JSON
+    write_json(out / RESULTS_JSON, results)
+    files.write_text_atomically(out / RESULTS_MD, markdown(results, curves))
+    return out / RESULTS_JSON
 
 
 def collect_summary(spec: StudySpec, run: Run, repo: Path) -> RunSummary:

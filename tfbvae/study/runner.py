@@ -47,6 +47,7 @@ class StudyOptions:
     study: Path
     repo: Path  # the repository root: runs start here, flagfiles are found here
     study_dir: Path | None = None  # default <repo>/runs/studies/<name>
+    results_dir: Path | None = None  # the aggregate's output; default the study directory
     stage: str = "all"
     workers: int = 1
     threads: int = 1  # TensorFlow threads per run (0: TensorFlow's default, every core)
@@ -86,8 +87,9 @@ def run_study(options: StudyOptions, out: TextIO = sys.stdout) -> StudyOutcome:
     if options.stage != "aggregate":
         failures = execute(spec, runs, selected, options, out)
     if options.stage in ("aggregate", "all") and options.task_index is None:
-        results = aggregate.write_results(spec, study_dir, runs, options.repo)
-        _say(out, f"Results: {results} (and {results.with_suffix('.md').name}, plots) in {study_dir}")
+        results_dir = options.results_dir or study_dir
+        results = aggregate.write_results(spec, study_dir, runs, options.repo, results_dir)
+        _say(out, f"Results: {results} (and {results.with_suffix('.md').name}, plots) in {results_dir}")
         return StudyOutcome(failures, results)
     return StudyOutcome(failures)
 
