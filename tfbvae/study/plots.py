@@ -41,7 +41,7 @@ def metric_scatter(results: dict[str, Any], path: Path) -> Path:
         panel.set_visible(False)
     figure.suptitle(f"Study {results['study']}: {results['steps']:,} steps, preset "
                     f"{results['preset']}; every seed a point, black bar: median, grey x: not "
-                    "evaluated yet", fontsize="medium")
+                    "evaluated yet, (n/m): seeds evaluated", fontsize="medium")
     figure.tight_layout()
     figure.savefig(path)
     return path
@@ -62,9 +62,13 @@ def _metric_panel(panel, metric: str, cells: Sequence[dict], seeds: Sequence[int
         if entry["median"] is not None:
             panel.plot([x - 0.3, x + 0.3], [entry["median"]] * 2, color="black", linewidth=2)
     panel.set_xticks(range(len(cells)))
-    panel.set_xticklabels([f"{c['cell']}\n{c['metrics'][metric]['n']}/{len(seeds)} seeds"
-                           for c in cells], fontsize="small")
+    panel.set_xticklabels([f"{c['cell']} ({c['metrics'][metric]['n']}/{len(seeds)})"
+                           for c in cells], fontsize="small", rotation=30, ha="right",
+                          rotation_mode="anchor")  # long cell names do not overlap
     panel.set_xlim(-0.6, len(cells) - 0.4)
+    values = [v for c in cells for v in c["metrics"][metric]["by_seed"].values() if v is not None]
+    if values and min(values) >= 0:  # differences in proportion: scores start at 0
+        panel.set_ylim(0, max(values) * 1.1 or 1.0)
     panel.set_title(f"{metric} ({HEADLINE_SCORES[metric]})", fontsize="medium")
     panel.grid(axis="y", alpha=0.3)
     handles, labels = panel.get_legend_handles_labels()
