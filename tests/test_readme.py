@@ -27,7 +27,8 @@ README = (REPO / "README.md").read_text()
 # joined; in prose a flag may start the next line), a comment or a closing backtick.
 _COMMAND = re.compile(r"python (apps/\w+\.py)((?:(?: +|\n(?=--))[^\s`#]+)*)")
 RUN_PATHS = ("runs/quickstart", "runs/dsprites_study/hinge",
-             "runs/color_dsprites_beta_locatello")  # runs the README's commands make
+             "runs/color_dsprites_beta_locatello",
+             "runs/studies/dsprites_paper/capacity_g100/seed0")  # runs the README's commands make
 
 
 def readme_commands() -> list[tuple[str, list[str]]]:
