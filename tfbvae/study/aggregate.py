@@ -198,8 +198,9 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
     lines += [_row(cell, results) for cell in results["cells"]]
     tracked = [cell for cell in results["cells"] if cell.get("kl_minus_c")]
     if tracked:
-        lines += ["", "Capacity runs, KL − C in nats (Burgess et al. 2018: the KL should track C; "
-                  "median over seeds [min–max]):", "",
+        lines += ["", "Runs with a capacity C, KL − C in nats (Burgess et al. 2018: under "
+                  "γ·|KL − C| the KL should track C; under the hinge γ·max(0, KL − C), C is a "
+                  "ceiling and a KL below it costs nothing; median over seeds [min–max]):", "",
                   "| cell | mean over the last tenth | largest after the first tenth |",
                   "|---|---|---|"]
         lines += [f"| {cell['cell']} | {_spread_text(cell['kl_minus_c']['last_tenth_mean'], '+.2f')} "
