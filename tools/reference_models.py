@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tfbvae.data import datasets
+from tfbvae.data.dsprites.layout import NUM_IMAGES
 from tfbvae.data.ground_truth import SourceGroundTruth
 from tfbvae.evaluation.metrics import evaluate
 
@@ -100,15 +101,21 @@ def load_model(reference: Path, name: str) -> ReferenceModel:
     return ReferenceModel(name, json.loads((folder / "specs.json").read_text()), encoder, decoder)
 
 
+def _channels_first(images: np.ndarray):
+    """float32 (N, 64, 64, 1) as the reference's PyTorch network takes it: (N, 1, 64, 64)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
 def representation(model: ReferenceModel, batch_size: int = 1000):
     """The encoder's means as the metrics want them: float32 (N, 64, 64, 1) in [0, 1] -> (N, 10)."""
     import torch
 
     def mean(images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            parts = [model.encoder(torch.from_numpy(np.ascontiguousarray(
-                images[i:i + batch_size].transpose(0, 3, 1, 2))))[0].numpy()
-                for i in range(0, len(images), batch_size)]
+            parts = [model.encoder(_channels_first(images[i:i + batch_size]))[0].numpy()
+                     for i in range(0, len(images), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, LATENTS), np.float32)
 
     return mean
@@ -124,7 +131,7 @@ def losses(model: ReferenceModel, images: np.ndarray, seed: int, batch_size: int
     kl, recon = np.zeros(LATENTS), 0.0
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size].transpose(0, 3, 1, 2)))
+            x = _channels_first(images[i:i + batch_size])
             mean, log_var = model.encoder(x)
             kl += (0.5 * (mean ** 2 + log_var.exp() - 1 - log_var)).sum(0).numpy()
             z = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator)
@@ -135,7 +142,7 @@ def losses(model: ReferenceModel, images: np.ndarray, seed: int, batch_size: int
 
 def settings_text(specs: dict) -> str:
     """The reference's training settings that set the objective and the schedule."""
-    steps = specs["epochs"] * 737280 // specs["batch_size"]
+    steps = specs["epochs"] * NUM_IMAGES // specs["batch_size"]
     loss = specs["loss"]
     if loss == "betaB":
         objective = (f"γ = {specs['betaB_G']:g}, C {specs['betaB_initC']:g} → {specs['betaB_finC']:g} "

@@ -87,9 +87,8 @@ def run_study(options: StudyOptions, out: TextIO = sys.stdout) -> StudyOutcome:
     if options.stage != "aggregate":
         failures = execute(spec, runs, selected, options, out)
     if options.stage in ("aggregate", "all") and options.task_index is None:
-        results_dir = options.results_dir or study_dir
-        results = aggregate.write_results(spec, study_dir, runs, options.repo, results_dir)
-        _say(out, f"Results: {results} (and {results.with_suffix('.md').name}, plots) in {results_dir}")
+        results = aggregate.write_results(spec, study_dir, runs, options.repo, options.results_dir)
+        _say(out, f"Results: {results} (and {results.with_suffix('.md').name}, plots) in {results.parent}")
         return StudyOutcome(failures, results)
     return StudyOutcome(failures)
 
