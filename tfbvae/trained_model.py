@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from tfbvae import errors
-from tfbvae.names import CAPACITY_OBJECTIVES
 from tfbvae.pixels import images_to_float
 from tfbvae.serving import layout as export_layout
 from tfbvae.serving.models_config import PARTS
@@ -84,19 +83,17 @@ class ModelSource(abc.ABC):
 
     def kl_history(self) -> tuple[dict[int, list[tuple[int, float]]], list[tuple[int, float]] | None,
                                   Path | None]:
-        """Each latent's KL over training and C (when logged, and the run's objective uses C:
-        a beta objective's runs log a C of 0 that means nothing), from the training logs, and
-        the logs read: ``({dim: [(step, nats), ...]}, [(step, C), ...] or None, log_dir)``;
+        """Each latent's KL over training and C (when logged and the run's objective uses C:
+        :func:`tfbvae.training.event_files.kl_history`), from the training logs, and the logs
+        read: ``({dim: [(step, nats), ...]}, [(step, C), ...] or None, log_dir)``;
         ``({}, None, None)`` when no logs are found."""
         logs = self.log_dir()
         if logs is None:
             return {}, None, None
         from tfbvae.training.event_files import kl_history
 
-        history, capacity = kl_history(logs, self.latent_dim)
         settings = self.run.settings
-        if settings is not None and settings.objective not in CAPACITY_OBJECTIVES:
-            capacity = None
+        history, capacity = kl_history(logs, self.latent_dim, settings.objective if settings else None)
         return history, capacity, logs
 
     @abc.abstractmethod

@@ -51,13 +51,16 @@ def test_a_runs_logs_give_its_tracking_and_a_beta_run_has_no_capacity_check(tmp_
         scalar_tag("kl_2"): [(s, 0.0) for s, _ in capacity],
         scalar_tag("capacity"): capacity,
     })
-    found = tracking.tracking_of_run(tmp_path / "capacity", latent_dim=3, steps=1000)
+    found = tracking.tracking_of_run(tmp_path / "capacity", latent_dim=3, objective="capacity", steps=1000)
     assert found["kl_minus_c"]["last_tenth_mean"] == pytest.approx(0.5)
     assert found["kl_minus_c"]["max_abs_after_first_tenth"] == pytest.approx(0.5)
     assert found["switch_on"] == [(0, 200), (1, 400), (2, None)]  # 0.7*0.2, 0.3*0.4 > 0.1
 
+    hinge = tracking.tracking_of_run(tmp_path / "capacity", 3, "hinge", 1000)
+    assert hinge["kl_minus_c"] == found["kl_minus_c"]  # the hinge's C is checked too
+    # A beta run logs a C (2 here) that means nothing: it has no capacity check.
     write_scalars(tmp_path / "beta" / "logs" / "train", {
-        scalar_tag("kl_0"): [(100, 3.0)], scalar_tag("capacity"): [(100, 0.0)]})
-    assert tracking.tracking_of_run(tmp_path / "beta", 1, 100) == {
+        scalar_tag("kl_0"): [(100, 3.0)], scalar_tag("capacity"): [(100, 2.0)]})
+    assert tracking.tracking_of_run(tmp_path / "beta", 1, "beta", 100) == {
         "kl_minus_c": None, "switch_on": [(0, 100)]}
-    assert tracking.tracking_of_run(tmp_path / "never_ran", 1, 100) == {}
+    assert tracking.tracking_of_run(tmp_path / "never_ran", 1, "capacity", 100) == {}

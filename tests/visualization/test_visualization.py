@@ -132,6 +132,9 @@ def test_kl_curves_are_read_back_from_event_files_and_plotted(tmp_path):
                                    rtol=1e-6)
     np.testing.assert_allclose([v for _, v in capacity], [0.01 * s for s in steps], rtol=1e-6)
     assert event_files.kl_history(tmp_path / "train", 2)[0].keys() == {0, 1}
+    # C belongs to the objectives that raise it; a beta run's logged C is dropped.
+    assert event_files.kl_history(tmp_path / "train", 3, "hinge")[1] == capacity
+    assert event_files.kl_history(tmp_path / "train", 3, "beta") == (history, None)
 
     path = vis.save_png(vis.kl_curves(history, capacity, size=(640, 480)), tmp_path / "kl.png")
     plot = Image.open(path)

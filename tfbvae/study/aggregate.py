@@ -88,7 +88,7 @@ def collect_summary(spec: StudySpec, run: Run, repo: Path) -> RunSummary:
         training_seconds=training_seconds(run.run_dir),
         data_source=record.data.source if record else None,
         settings={k: settings[k] for k in OBJECTIVE_KEYS if k not in ignored} if record else {},
-        tracking=tracking_of_run(run.run_dir, record.latent_dim, spec.steps) if record else {},
+        tracking=tracking_of_run(run.run_dir, record.latent_dim, record.settings.objective, spec.steps) if record else {},
     )
 
 

@@ -87,7 +87,7 @@ def kl_curves_of_cell(cell: str, runs: Sequence[Run], path: Path) -> Path | None
     pictures, drawn = [], False
     for run in runs:
         log_dir, record = run_layout.train_logs(run.run_dir), run_record.read_run(run.run_dir)
-        history, capacity = (kl_history(log_dir, record.latent_dim)
+        history, capacity = (kl_history(log_dir, record.latent_dim, record.settings.objective)
                              if record and log_dir.is_dir() else ({}, None))
         if history:
             pictures.append(kl_curves(history, capacity, f"{cell} seed {run.seed}: KL per "

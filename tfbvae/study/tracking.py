@@ -63,19 +63,19 @@ def total_kl(kl_per_dim: dict[int, Series]) -> list[tuple[int, float]]:
     return [(step, sum(values[step] for values in by_dim)) for step in sorted(steps)]
 
 
-def tracking_of_run(run_dir: Path, latent_dim: int, steps: int) -> dict[str, Any]:
-    """:func:`kl_minus_c` (capacity runs only: ``None`` otherwise) and :func:`switch_on` of a
-    run, from its TensorBoard training logs; empty when it has logged nothing yet."""
+def tracking_of_run(run_dir: Path, latent_dim: int, objective: str, steps: int) -> dict[str, Any]:
+    """:func:`kl_minus_c` (runs whose ``objective`` uses C only: ``None`` otherwise) and
+    :func:`switch_on` of a run, from its TensorBoard training logs; empty when it has logged
+    nothing yet."""
     log_dir = run_layout.train_logs(run_dir)
     if not log_dir.is_dir():
         return {}
     from tfbvae.training.event_files import kl_history  # loads TensorFlow
 
-    per_dim, capacity = kl_history(log_dir, latent_dim)
+    per_dim, capacity = kl_history(log_dir, latent_dim, objective)
     if not per_dim:
         return {}
-    uses_capacity = capacity is not None and any(c > 0 for _, c in capacity)
     return {
-        "kl_minus_c": kl_minus_c(total_kl(per_dim), capacity, steps) if uses_capacity else None,
+        "kl_minus_c": kl_minus_c(total_kl(per_dim), capacity, steps) if capacity else None,
         "switch_on": switch_on(per_dim),
     }

@@ -15,6 +15,7 @@ from typing import Iterator
 import tensorflow as tf
 
 from tfbvae import files
+from tfbvae.names import CAPACITY_OBJECTIVES
 from tfbvae.training import tags
 
 EVENT_FILE_MARK = "tfevents"
@@ -121,12 +122,14 @@ def image_steps(log_dir: str | os.PathLike) -> dict[str, list[int]]:
 
 
 def kl_history(
-    log_dir: str | os.PathLike, latent_dim: int
+    log_dir: str | os.PathLike, latent_dim: int, objective: str | None = None
 ) -> tuple[dict[int, list[tuple[int, float]]], list[tuple[int, float]] | None]:
     """Each latent dimension's KL over training, read back from a run's TensorBoard training
-    logs (the training app's ``kl_per_dim/kl_<d>`` scalars), and C when the run logged one:
-    ``({dim: [(step, nats), ...]}, [(step, C), ...] or None)``."""
+    logs (the training app's ``kl_per_dim/kl_<d>`` scalars), and C when the run logged one and
+    its ``objective`` uses C (a beta objective's runs log a C of 0 that means nothing; with no
+    objective, C as logged): ``({dim: [(step, nats), ...]}, [(step, C), ...] or None)``."""
     scalars = read_scalars(log_dir)
     kl_tags = {dim: tags.scalar_tag(tags.kl_metric(dim)) for dim in range(latent_dim)}
     per_dim = {dim: scalars[tag] for dim, tag in kl_tags.items() if tag in scalars}
-    return per_dim, scalars.get(tags.scalar_tag(tags.CAPACITY))
+    uses_capacity = objective is None or objective in CAPACITY_OBJECTIVES
+    return per_dim, scalars.get(tags.scalar_tag(tags.CAPACITY)) if uses_capacity else None
