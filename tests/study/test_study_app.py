@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from tfbvae.errors import BadInput
 from tfbvae.study import aggregate
@@ -224,6 +225,12 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
               ("beta4", 1): (0.7, None, 80.0)}  # beta4 seed 2: a paper-preset result only
     for run in runs:
         fake_finished_run(run, spec, scores.get((run.cell.name, run.seed)), data_record)
+    # Training time: beta4's finished seeds 100 s and 300 s; seed 2, stopped at step 20, is not
+    # counted (its time so far is not a run's time).
+    beta4_runs = {run.seed: run.run_dir for run in runs if run.cell.name == "beta4"}
+    for seed, seconds in ((0, 100.0), (1, 300.0), (2, 5000.0)):
+        write_training_events(beta4_runs[seed] / "logs" / "train", seconds)
+    (beta4_runs[2] / "checkpoints" / "ckpt-40.index").unlink()
 
     aggregate.write_results(spec, tmp_path / "runs", runs, REPO)
 
@@ -240,6 +247,9 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
     assert capacity["settings"] == {"objective": "capacity", "gamma": 1000.0, "c_max": 25.0,
                                     "c_stop_steps": 40}
     assert capacity["data_sources"] == ["dsprites-rendered (tfbvae renderer v1)"]
+    assert beta4["steps"] == {"0": 40, "1": 40, "2": 20}
+    assert beta4["training_seconds"] == {"median": 200.0, "min": 100.0, "max": 300.0, "n": 2}
+    assert capacity["training_seconds"] == {"median": None, "min": None, "max": None, "n": 0}
     table = (tmp_path / "runs" / "results.md").read_text()
     assert ("| capacity | objective capacity, gamma 1000, c_max 25, c_stop_steps 40 | 3 of 3 | "
             "0.200 [0.100–0.300] | 0.030 [0.010–0.050] | 110.0 [100.0–120.0] |") in table
@@ -278,6 +288,16 @@ def fake_finished_run(run, spec, scores: tuple | None, data_record) -> None:
         "preset": spec.preset if scores else "paper", "overrides": list(spec.overrides),
         "seed": 0, "model": {"kind": "run", "step": 40}, "summary": {"mig": mig, "sap": sap},
         "heldout": {"reconstruction": recon, "kl": 20.0}})
+
+
+def write_training_events(log_dir: Path, seconds: float) -> None:
+    """An event file of one training process that logged a loss from wall time 1000 s to
+    1000 s + ``seconds`` (what the training's summary writer leaves)."""
+    log_dir.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(log_dir / "events.out.tfevents.1000.vm.7.0.v2")) as writer:
+        for step, wall_time in enumerate((1000.0, 1000.0 + seconds)):
+            summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag="loss", simple_value=1.0)])
+            writer.write(tf.compat.v1.Event(wall_time=wall_time, step=step, summary=summary).SerializeToString())
 
 
 def write_json(path: Path, value: dict) -> None:

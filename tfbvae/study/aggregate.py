@@ -146,7 +146,7 @@ def summarise_cell(spec: StudySpec, name: str, flags: Sequence[str],
                     for metric in metric_names},
         "heldout": {key: spread([r.heldout.get(key) for r in evaluated]) for key in HELDOUT_KEYS},
         "steps": {str(r.seed): r.step for r in records},
-        "training_seconds": spread([r.training_seconds for r in records]),
+        "training_seconds": spread([r.training_seconds for r in records if r.finished]),
         "kl_minus_c": _kl_minus_c_spread(records),
         "data_sources": sorted({r.data_source for r in records if r.data_source}),
     }
@@ -190,7 +190,8 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
         "",
         "Each score: median over the seeds evaluated [min–max]. Recon and KL: nats per image on "
         "the run's held-out images. Training: each training process's first to last TensorBoard "
-        "event, summed (pauses between a stop and its resume not counted), median over seeds.",
+        "event, summed (pauses between a stop and its resume not counted), median over the "
+        "finished seeds.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
