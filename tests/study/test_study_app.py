@@ -266,6 +266,19 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
         assert (tmp_path / "docs" / name).stat().st_size > 0
 
 
+def test_the_kl_minus_c_spread_counts_finished_runs_only():
+    def run(seed, finished, last, largest):
+        return aggregate.RunSummary("capacity", seed, f"runs/s{seed}", 40 if finished else 20, finished,
+                                    tracking={"kl_minus_c": {"last_tenth_mean": last,
+                                                             "max_abs_after_first_tenth": largest}})
+    records = [run(0, True, 0.5, 1.0), run(1, True, 1.5, 3.0), run(2, False, None, 9.0)]
+    assert aggregate.kl_minus_c_spread(records) == {
+        "last_tenth_mean": {"median": 1.0, "min": 0.5, "max": 1.5, "n": 2},
+        "max_abs_after_first_tenth": {"median": 2.0, "min": 1.0, "max": 3.0, "n": 2}}
+    assert aggregate.kl_minus_c_spread(records[2:]) is None
+    assert aggregate.kl_minus_c_spread([aggregate.RunSummary("beta4", 0, "r", 40, True)]) is None
+
+
 def fake_finished_run(run, spec, scores: tuple | None, data_record) -> None:
     """A run directory as the apps leave it at the study's step: run record, checkpoint files,
     export metadata and an evaluation (a paper-preset one, which the study ignores, when

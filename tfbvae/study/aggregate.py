@@ -147,14 +147,16 @@ def summarise_cell(spec: StudySpec, name: str, flags: Sequence[str],
         "heldout": {key: spread([r.heldout.get(key) for r in evaluated]) for key in HELDOUT_KEYS},
         "steps": {str(r.seed): r.step for r in records},
         "training_seconds": spread([r.training_seconds for r in records if r.finished]),
-        "kl_minus_c": _kl_minus_c_spread(records),
+        "kl_minus_c": kl_minus_c_spread(records),
         "data_sources": sorted({r.data_source for r in records if r.data_source}),
     }
 
 
-def _kl_minus_c_spread(records: Sequence[RunSummary]) -> dict[str, Any] | None:
-    """Over the seeds: how far the KL was from C (capacity cells; ``None`` for the others)."""
-    tracked = [r.tracking["kl_minus_c"] for r in records if (r.tracking or {}).get("kl_minus_c")]
+def kl_minus_c_spread(records: Sequence[RunSummary]) -> dict[str, Any] | None:
+    """Over the finished seeds: how far the KL was from C (capacity cells; ``None`` for the
+    others, and while no seed has finished: a run's last tenth is not reached before its end)."""
+    tracked = [r.tracking["kl_minus_c"] for r in records
+               if r.finished and (r.tracking or {}).get("kl_minus_c")]
     if not tracked:
         return None
     return {key: spread([t[key] for t in tracked])
@@ -201,7 +203,7 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
     if tracked:
         lines += ["", "Runs with a capacity C, KL − C in nats (Burgess et al. 2018: under "
                   "γ·|KL − C| the KL should track C; under the hinge γ·max(0, KL − C), C is a "
-                  "ceiling and a KL below it costs nothing; median over seeds [min–max]):", "",
+                  "ceiling and a KL below it costs nothing; median over the finished seeds [min–max]):", "",
                   "| cell | mean over the last tenth | largest after the first tenth |",
                   "|---|---|---|"]
         lines += [f"| {cell['cell']} | {_spread_text(cell['kl_minus_c']['last_tenth_mean'], '+.2f')} "
