@@ -26,7 +26,7 @@ README = (REPO / "README.md").read_text()
 # A command: "python apps/<app>.py" and its arguments, up to the end of the line (continuations
 # joined; in prose a flag may start the next line), a comment or a closing backtick.
 _COMMAND = re.compile(r"python (apps/\w+\.py)((?:(?: +|\n(?=--))[^\s`#]+)*)")
-RUN_PATHS = ("runs/quickstart", "runs/dsprites_study/hinge",
+RUN_PATHS = ("runs/quickstart",
              "runs/color_dsprites_beta_locatello",
              "runs/studies/dsprites_paper/capacity_g100/seed0")  # runs the README's commands make
 
@@ -47,6 +47,21 @@ def test_the_readme_has_the_commands_this_file_checks():
     assert apps == {f"apps/{name}.py" for name in ("train", "evaluate", "visualize", "export",
                                                    "results_table", "study")}
     assert len(readme_commands()) >= 20
+
+
+def local_links(markdown: Path) -> list[str]:
+    """Images and links of a Markdown file that name files of the repository (not web
+    addresses, not in-page anchors), without their anchors."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", markdown.read_text())
+    return [t.split("#")[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+
+
+def test_every_picture_and_file_a_readme_links_to_is_there():
+    readmes = [REPO / "README.md", *REPO.glob("[!.]*/README.md")]
+    missing = [f"{md.relative_to(REPO)}: {link}" for md in readmes for link in local_links(md)
+               if not (md.parent / link).exists()]
+    assert not missing, missing
+    assert len(local_links(REPO / "README.md")) >= 10  # the results' pictures and tables
 
 
 @pytest.fixture(scope="module")
