@@ -28,6 +28,17 @@ def test_training_seconds_sums_each_process_and_skips_the_pause(tmp_path):
     assert event_files.writer_process(tmp_path / "events.out.tfevents.5.a.b.c.7.3.v2") == "a.b.c.7"
 
 
+def test_a_silence_far_longer_than_the_logging_interval_is_a_pause(tmp_path):
+    # One process logs every 10 s for 100 s, is stopped for 720 s (SIGSTOP), logs 50 s more.
+    times = [1000.0 + 10 * i for i in range(11)] + [1820.0 + 10 * i for i in range(6)]
+    write_events(tmp_path / "events.out.tfevents.1000.vm.7.0.v2", times)
+    assert event_files.training_seconds(tmp_path) == 100.0 + 50.0
+    # Events written together (one step's scalars) are one moment; a 60 s validation is not a pause.
+    assert event_files.active_seconds([0.0, 0.001, 0.002, 10.0, 10.001, 20.0, 80.0, 90.0]) == 90.0
+    # A process that logs every 10 minutes is not "paused" between its logs.
+    assert event_files.active_seconds([0.0, 600.0, 1200.0, 1800.0]) == 1800.0
+
+
 def test_training_seconds_of_no_events(tmp_path):
     assert event_files.training_seconds(tmp_path / "absent") is None
     write_events(tmp_path / "events.out.tfevents.1.vm.1.0.v2", [5.0])

@@ -2,8 +2,8 @@
 
 Per cell: each metric's median and range (min–max) over the seeds evaluated, the held-out
 reconstruction and KL (``apps/evaluate.py``'s ``heldout`` section), the steps reached, the
-training time (each training process's first to last TensorBoard event, summed: pauses between
-a stop and its resume are not counted) and the data source, with the protocol (the
+training time (each training process's first to last TensorBoard event, summed, less silences
+of over 5 minutes: neither a stop before a resume nor a stopped process counts) and the data source, with the protocol (the
 cell's flags, its objective's settings, steps, preset). Medians and ranges over seeds, every
 seed shown, follow Locatello et al. 2019 (Challenging common assumptions in the unsupervised
 learning of disentangled representations): seed variance there is as large as the effect of
@@ -192,8 +192,8 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
         "",
         "Each score: median over the seeds evaluated [min–max]. Recon and KL: nats per image on "
         "the run's held-out images. Training: each training process's first to last TensorBoard "
-        "event, summed (pauses between a stop and its resume not counted), median over the "
-        "finished seeds.",
+        "event, summed, less silences of over 5 minutes (neither a stop before a resume nor a "
+        "stopped process counts), median over the finished seeds.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

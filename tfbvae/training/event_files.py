@@ -8,6 +8,7 @@ dropped), so every reader sees one value per step: no duplicated range, none mis
 from __future__ import annotations
 
 import os
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,8 @@ from tfbvae.names import CAPACITY_OBJECTIVES
 from tfbvae.training import tags
 
 EVENT_FILE_MARK = "tfevents"
+PAUSE_SECONDS = 300.0  # a silence this long, and PAUSE_FACTOR times the usual logging interval,
+PAUSE_FACTOR = 20.0    # is a pause, not training (see active_seconds)
 
 
 def event_file_paths(log_dir: str | os.PathLike) -> list[Path]:
@@ -87,16 +90,29 @@ def read_scalars(log_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]
 
 def training_seconds(log_dir: str | os.PathLike) -> float | None:
     """Seconds the run spent training, as its logs saw it (None before any event): for each
-    process that wrote to ``log_dir``, first to last event, summed over the processes. A
-    process is the host and pid in TensorBoard's file names
-    (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``; one process writes several files), so
-    the pause between a stop and its resume is not counted."""
-    spans: dict[str, list[float]] = defaultdict(list)
+    process that wrote to ``log_dir``, first to last event less its pauses
+    (:func:`active_seconds`), summed over the processes. A process is the host and pid in
+    TensorBoard's file names (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``; one process
+    writes several files), so the time between a stop and its resume is not counted either."""
+    times: dict[str, list[float]] = defaultdict(list)
     for path in event_file_paths(log_dir):
-        times = [event.wall_time for event in events(path) if event.summary.value]
-        if times:
-            spans[writer_process(path)] += [min(times), max(times)]
-    return sum(max(t) - min(t) for t in spans.values()) if spans else None
+        times[writer_process(path)] += [event.wall_time for event in events(path) if event.summary.value]
+    times = {process: t for process, t in times.items() if t}
+    return sum(active_seconds(t) for t in times.values()) if times else None
+
+
+def active_seconds(wall_times: list[float]) -> float:
+    """First to last of one process's event times, less its pauses: a silence longer than
+    :data:`PAUSE_SECONDS` and :data:`PAUSE_FACTOR` times the process's usual interval between
+    logging moments (events within a second of each other are one moment) is a process stopped
+    (SIGSTOP, a suspended machine) or starved, not training."""
+    moments = sorted(wall_times)
+    gaps = [later - earlier for earlier, later in zip(moments, moments[1:])]
+    intervals = [gap for gap in gaps if gap >= 1.0]
+    if not intervals:
+        return sum(gaps)
+    limit = max(PAUSE_SECONDS, PAUSE_FACTOR * statistics.median(intervals))
+    return sum(gap for gap in gaps if gap <= limit)
 
 
 def writer_process(path: Path) -> str:
