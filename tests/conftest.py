@@ -117,6 +117,24 @@ def data_record():
     return data_record
 
 
+@pytest.fixture(scope="session")
+def write_events():
+    """``write_events(path, wall_times)``: an event file as a summary writer leaves it (its
+    version record, then one scalar event per wall time), for readers of training time."""
+    import tensorflow as tf
+
+    def write_events(path, wall_times) -> None:
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            writer.write(tf.compat.v1.Event(wall_time=wall_times[0] - 1.0,
+                                            file_version="brain.Event:2").SerializeToString())
+            for step, wall_time in enumerate(wall_times):
+                value = tf.compat.v1.Summary.Value(tag="loss", simple_value=1.0)
+                writer.write(tf.compat.v1.Event(wall_time=wall_time, step=step,
+                                                summary=tf.compat.v1.Summary(value=[value])).SerializeToString())
+
+    return write_events
+
+
 # -- image files written by the tests themselves, of the kinds Pillow cannot write or writes
 # only one way: 16-bit PNGs of any colour type, CMYK JPEGs with or without Adobe's marker.
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import tensorflow as tf
 
 from tfbvae.errors import BadInput
 from tfbvae.study import aggregate
@@ -216,7 +215,8 @@ def test_study_file_problems_are_named_with_their_fix(tmp_path, change, message)
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds(tmp_path, data_record):
+def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds(tmp_path, data_record,
+                                                                               write_events):
     study_file = write_study(tmp_path, TINY_STUDY.replace("seeds = 0, 1", "seeds = 0, 1, 2"))
     spec = load_study(study_file, REPO)
     runs = study_runs(spec, tmp_path / "runs")
@@ -229,7 +229,9 @@ def test_the_aggregate_gives_each_cells_median_and_range_and_names_missing_seeds
     # counted (its time so far is not a run's time).
     beta4_runs = {run.seed: run.run_dir for run in runs if run.cell.name == "beta4"}
     for seed, seconds in ((0, 100.0), (1, 300.0), (2, 5000.0)):
-        write_training_events(beta4_runs[seed] / "logs" / "train", seconds)
+        (beta4_runs[seed] / "logs" / "train").mkdir(parents=True)
+        write_events(beta4_runs[seed] / "logs" / "train" / "events.out.tfevents.1000.vm.7.0.v2",
+                     [1000.0, 1000.0 + seconds])
     (beta4_runs[2] / "checkpoints" / "ckpt-40.index").unlink()
 
     aggregate.write_results(spec, tmp_path / "runs", runs, REPO)
@@ -301,16 +303,6 @@ def fake_finished_run(run, spec, scores: tuple | None, data_record) -> None:
         "preset": spec.preset if scores else "paper", "overrides": list(spec.overrides),
         "seed": 0, "model": {"kind": "run", "step": 40}, "summary": {"mig": mig, "sap": sap},
         "heldout": {"reconstruction": recon, "kl": 20.0}})
-
-
-def write_training_events(log_dir: Path, seconds: float) -> None:
-    """An event file of one training process that logged a loss from wall time 1000 s to
-    1000 s + ``seconds`` (what the training's summary writer leaves)."""
-    log_dir.mkdir(parents=True)
-    with tf.io.TFRecordWriter(str(log_dir / "events.out.tfevents.1000.vm.7.0.v2")) as writer:
-        for step, wall_time in enumerate((1000.0, 1000.0 + seconds)):
-            summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag="loss", simple_value=1.0)])
-            writer.write(tf.compat.v1.Event(wall_time=wall_time, step=step, summary=summary).SerializeToString())
 
 
 def write_json(path: Path, value: dict) -> None:

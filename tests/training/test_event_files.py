@@ -1,22 +1,10 @@
 """The run's training time read back from TensorBoard event files: each writing process's first
 to last event, summed, so that the pause between a stop and its resume is not counted."""
 
-import tensorflow as tf
-
 from tfbvae.training import event_files
 
 
-def write_events(path, wall_times):
-    """An event file of scalar events at the given wall times (what a summary writer writes)."""
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        writer.write(tf.compat.v1.Event(wall_time=wall_times[0] - 1.0,
-                                        file_version="brain.Event:2").SerializeToString())
-        for step, wall_time in enumerate(wall_times):
-            summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag="loss", simple_value=1.0)])
-            writer.write(tf.compat.v1.Event(wall_time=wall_time, step=step, summary=summary).SerializeToString())
-
-
-def test_training_seconds_sums_each_process_and_skips_the_pause(tmp_path):
+def test_training_seconds_sums_each_process_and_skips_the_pause(tmp_path, write_events):
     # Process 101 writes two files (its scalar and picture writers) over 100 s; the run is
     # stopped for 10,000 s; process 202 resumes it and writes for 50 s.
     write_events(tmp_path / "events.out.tfevents.1000.vm.101.0.v2", [1000.0, 1060.0, 1090.0])
@@ -28,7 +16,7 @@ def test_training_seconds_sums_each_process_and_skips_the_pause(tmp_path):
     assert event_files.writer_process(tmp_path / "events.out.tfevents.5.a.b.c.7.3.v2") == "a.b.c.7"
 
 
-def test_a_silence_far_longer_than_the_logging_interval_is_a_pause(tmp_path):
+def test_a_silence_far_longer_than_the_logging_interval_is_a_pause(tmp_path, write_events):
     # One process logs every 10 s for 100 s, is stopped for 720 s (SIGSTOP), logs 50 s more.
     times = [1000.0 + 10 * i for i in range(11)] + [1820.0 + 10 * i for i in range(6)]
     write_events(tmp_path / "events.out.tfevents.1000.vm.7.0.v2", times)
@@ -39,7 +27,7 @@ def test_a_silence_far_longer_than_the_logging_interval_is_a_pause(tmp_path):
     assert event_files.active_seconds([0.0, 600.0, 1200.0, 1800.0]) == 1800.0
 
 
-def test_training_seconds_of_no_events(tmp_path):
+def test_training_seconds_of_no_events(tmp_path, write_events):
     assert event_files.training_seconds(tmp_path / "absent") is None
     write_events(tmp_path / "events.out.tfevents.1.vm.1.0.v2", [5.0])
     assert event_files.training_seconds(tmp_path) == 0.0

@@ -3,8 +3,8 @@
 Per cell: each metric's median and range (min–max) over the seeds evaluated, the held-out
 reconstruction and KL (``apps/evaluate.py``'s ``heldout`` section), the steps reached, the
 training time (each training process's first to last TensorBoard event, summed, less silences
-of over 5 minutes: neither a stop before a resume nor a stopped process counts) and the data source, with the protocol (the
-cell's flags, its objective's settings, steps, preset). Medians and ranges over seeds, every
+of over 5 minutes: neither a stop before a resume nor a stopped process counts) and the data
+source, with the protocol (the cell's flags, its objective's settings, steps, preset). Medians and ranges over seeds, every
 seed shown, follow Locatello et al. 2019 (Challenging common assumptions in the unsupervised
 learning of disentangled representations): seed variance there is as large as the effect of
 the method, so one seed per setting proves nothing. A seed not evaluated yet is listed as
@@ -88,7 +88,8 @@ def collect_summary(spec: StudySpec, run: Run, repo: Path) -> RunSummary:
         training_seconds=training_seconds(run.run_dir),
         data_source=record.data.source if record else None,
         settings={k: settings[k] for k in OBJECTIVE_KEYS if k not in ignored} if record else {},
-        tracking=tracking_of_run(run.run_dir, record.latent_dim, record.settings.objective, spec.steps) if record else {},
+        tracking=(tracking_of_run(run.run_dir, record.latent_dim, record.settings.objective,
+                                  spec.steps) if record else {}),
     )
 
 
