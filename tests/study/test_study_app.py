@@ -281,6 +281,17 @@ def test_the_kl_minus_c_spread_counts_finished_runs_only():
     assert aggregate.kl_minus_c_spread([aggregate.RunSummary("beta4", 0, "r", 40, True)]) is None
 
 
+def test_switch_on_lines_say_which_latents_never_switched_on():
+    capacity = {"switch_on": [[5, 1300], [8, 1400], [0, None]]}
+    vae = {"switch_on": [[0, 200], [1, 200]]}
+    results = {"runs": [{"cell": "capacity", "seed": 0, "tracking": capacity},
+                        {"cell": "vae", "seed": 1, "tracking": vae},
+                        {"cell": "beta4", "seed": 2, "tracking": {}}]}  # no KL logs: no line
+    assert aggregate._switch_on_lines(results) == [
+        "- capacity seed 0: z5 @1,300, z8 @1,400 (1 latent never switched on)",
+        "- vae seed 1: z0 @200, z1 @200 (every latent switched on)"]
+
+
 def fake_finished_run(run, spec, scores: tuple | None, data_record) -> None:
     """A run directory as the apps leave it at the study's step: run record, checkpoint files,
     export metadata and an evaluation (a paper-preset one, which the study ignores, when

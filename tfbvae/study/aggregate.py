@@ -171,8 +171,10 @@ def _switch_on_lines(results: dict[str, Any]) -> list[str]:
         order = (run.get("tracking") or {}).get("switch_on")
         if order:
             on = [f"z{latent} @{step:,}" for latent, step in order if step is not None]
-            lines.append(f"- {run['cell']} seed {run['seed']}: {', '.join(on) or 'none'}"
-                         f" ({sum(step is None for _, step in order)} never)")
+            never = sum(step is None for _, step in order)
+            rest = ("every latent switched on" if not never
+                    else f"{never} latent{'s' * (never > 1)} never switched on")
+            lines.append(f"- {run['cell']} seed {run['seed']}: {', '.join(on) or 'none'} ({rest})")
     return lines
 
 
