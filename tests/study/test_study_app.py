@@ -186,6 +186,23 @@ def test_the_cpu_study_spreads_the_four_objectives_over_three_seeds(tmp_path):
     assert len(study_runs(spec, tmp_path)) == 12
 
 
+def test_the_gamma_study_changes_only_gamma_from_the_cpu_studys_capacity_cell(tmp_path):
+    spec = load_study(REPO / "studies" / "dsprites_gamma.ini", REPO)
+    cpu = load_study(REPO / "studies" / "dsprites_cpu.ini", REPO)
+    capacity = next(cell.flags for cell in cpu.cells if cell.name == "capacity")
+    assert (spec.steps, spec.seeds, spec.preset) == (cpu.steps, (0,), cpu.preset)
+    assert {cell.name: cell.flags for cell in spec.cells} == {
+        "gamma100": (*capacity, "--gamma=100"), "gamma300": (*capacity, "--gamma=300"),
+        "gamma1000": capacity}  # dsprites.flags' own gamma is 1000
+
+
+@pytest.mark.parametrize("study_file", sorted((REPO / "studies").glob("*.ini")), ids=lambda p: p.name)
+def test_every_study_file_of_the_repository_lists_its_runs(study_file, tmp_path):
+    result = study_app(f"--study={study_file}", f"--study_dir={tmp_path}", "--list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("apps/train.py") == len(result.stdout.strip().splitlines()) > 0
+
+
 def test_a_bad_study_file_exits_2_with_one_line(tmp_path):
     study_file = write_study(tmp_path, TINY_STUDY.replace("dsprites_beta.flags", "nothing.flags"))
     result = study_app(f"--study={study_file}", "--list")
