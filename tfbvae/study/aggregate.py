@@ -2,13 +2,13 @@
 
 Per cell: each metric's median and range (min–max) over the seeds evaluated, the held-out
 reconstruction and KL (``apps/evaluate.py``'s ``heldout`` section), the steps reached, the
-training time (each training process's first to last TensorBoard event, summed, less silences
-of over 5 minutes: neither a stop before a resume nor a stopped process counts) and the data
-source, with the protocol (the cell's flags, its objective's settings, steps, preset). Medians and ranges over seeds, every
-seed shown, follow Locatello et al. 2019 (Challenging common assumptions in the unsupervised
-learning of disentangled representations): seed variance there is as large as the effect of
-the method, so one seed per setting proves nothing. A seed not evaluated yet is listed as
-missing, never dropped silently.
+training time (each training process's first to last TensorBoard event, summed, less silences of
+over 5 minutes: neither a stop before a resume nor a stopped process counts) and the data
+source, with the protocol (the cell's flags, its objective's settings, steps, preset). Medians
+and ranges over seeds, every seed shown, follow Locatello et al. 2019 (Challenging common
+assumptions in the unsupervised learning of disentangled representations): seed variance there
+is as large as the effect of the method, so one seed per setting proves nothing. A seed not
+evaluated yet is listed as missing, never dropped silently.
 """
 
 from __future__ import annotations
@@ -206,7 +206,8 @@ def markdown(results: dict[str, Any], curves: dict[str, Path | None]) -> str:
     if tracked:
         lines += ["", "Runs with a capacity C, KL − C in nats (Burgess et al. 2018: under "
                   "γ·|KL − C| the KL should track C; under the hinge γ·max(0, KL − C), C is a "
-                  "ceiling and a KL below it costs nothing; median over the finished seeds [min–max]):", "",
+                  "ceiling and a KL below it costs nothing; median over the finished seeds "
+                  "[min–max]):", "",
                   "| cell | mean over the last tenth | largest after the first tenth |",
                   "|---|---|---|"]
         lines += [f"| {cell['cell']} | {_spread_text(cell['kl_minus_c']['last_tenth_mean'], '+.2f')} "
